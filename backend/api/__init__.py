@@ -1,0 +1,1 @@
+"""The REST API (DRF): serializers, viewsets, router and OpenAPI schema."""

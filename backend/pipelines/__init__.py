@@ -1,0 +1,1 @@
+"""The metadata app: what to run (configs, rules, permissions)."""

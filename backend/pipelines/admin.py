@@ -1,0 +1,128 @@
+"""Admin for the metadata: declarative lists, filters, fieldsets and change history."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from backend.pipelines.models import (
+    AnalyticsConfig,
+    DataEnrichmentRule,
+    DataQualityRule,
+    PipelineConfig,
+    PipelinePermission,
+    validate_dependencies,
+)
+
+
+class PipelineConfigForm(forms.ModelForm):
+    class Meta:
+        model = PipelineConfig
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        depends_on = cleaned.get("depends_on")
+        if depends_on is not None and self.instance.pk:
+            try:
+                validate_dependencies(self.instance, list(depends_on))
+            except forms.ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    self.add_error(field, messages)
+        return cleaned
+
+
+@admin.register(PipelineConfig)
+class PipelineConfigAdmin(SimpleHistoryAdmin):
+    form = PipelineConfigForm
+    list_display = (
+        "import_name",
+        "pipeline_name",
+        "file_type",
+        "load_method",
+        "is_active",
+        "sensor_enabled",
+        "last_import_date",
+        "version",
+        "definition_status",
+    )
+    list_filter = ("pipeline_name", "is_active", "file_type", "load_method", "sensor_enabled")
+    search_fields = ("import_name", "pipeline_name", "description", "staging_table", "destination_table")
+    readonly_fields = ("version", "created_at", "updated_at", "last_import_date", "definition_error")
+    filter_horizontal = ("depends_on",)
+    fieldsets = (
+        ("What it is", {"fields": ("pipeline_name", "import_name", "description", "is_active")}),
+        (
+            "Where files come from",
+            {
+                "fields": ("monitored_directory", "file_pattern", "sensor_enabled", "batch_window_seconds", "schedule"),
+                "description": "Launchpad watches the folder and starts a run for every new or changed matching file.",
+            },
+        ),
+        ("How files are read", {"fields": ("file_type", "parser_function", "scraper_config", "column_mapping")}),
+        (
+            "Where rows go",
+            {
+                "fields": (
+                    "staging_table",
+                    "destination_table",
+                    "transform_procedure",
+                    "transform_strategy",
+                    "load_method",
+                    "deduplication_key",
+                    "partitioning",
+                )
+            },
+        ),
+        ("Order and hand-over", {"fields": ("depends_on", "on_success_deactivate_self_and_activate_import")}),
+        ("Status", {"fields": ("version", "created_at", "updated_at", "last_import_date", "definition_error")}),
+    )
+
+    @admin.display(description="orchestrator", boolean=False)
+    def definition_status(self, obj: PipelineConfig) -> str:
+        return obj.definition_error or "ok"
+
+
+@admin.register(DataQualityRule)
+class DataQualityRuleAdmin(SimpleHistoryAdmin):
+    list_display = ("rule_name", "target_table", "target_column", "check_type", "severity", "is_active")
+    list_filter = ("check_type", "severity", "is_active", "target_table")
+    search_fields = ("rule_name", "description", "target_table", "target_column")
+    fieldsets = (
+        (None, {"fields": ("rule_name", "description", "is_active")}),
+        ("What is checked", {"fields": ("target_table", "target_column", "check_type", "check_expression")}),
+        ("What happens on failure", {"fields": ("severity",)}),
+    )
+
+
+@admin.register(DataEnrichmentRule)
+class DataEnrichmentRuleAdmin(SimpleHistoryAdmin):
+    list_display = ("rule_name", "target_staging_table", "target_column_to_enrich", "lookup_table", "is_active")
+    list_filter = ("is_active", "target_staging_table")
+    search_fields = ("rule_name", "description", "target_staging_table", "lookup_table")
+    fieldsets = (
+        (None, {"fields": ("rule_name", "description", "is_active")}),
+        ("Column to fill", {"fields": ("target_staging_table", "target_column_to_enrich", "lookup_key_column_staging")}),
+        ("Where values come from", {"fields": ("lookup_table", "lookup_key_column_lookup", "lookup_value_column")}),
+    )
+
+
+@admin.register(PipelinePermission)
+class PipelinePermissionAdmin(SimpleHistoryAdmin):
+    list_display = ("pipeline_name", "user", "group", "can_run")
+    list_filter = ("pipeline_name", "can_run", "group")
+    search_fields = ("pipeline_name", "user__username", "group__name")
+    autocomplete_fields = ("user",)
+
+
+@admin.register(AnalyticsConfig)
+class AnalyticsConfigAdmin(SimpleHistoryAdmin):
+    list_display = ("target_table", "value_column", "model_type", "horizon", "is_active")
+    list_filter = ("model_type", "is_active")
+    search_fields = ("target_table", "value_column", "date_column")
+    fieldsets = (
+        ("Series", {"fields": ("target_table", "date_column", "value_column")}),
+        ("Model", {"fields": ("model_type", "horizon", "is_active")}),
+        ("Alerts", {"fields": ("alert_webhook_url",)}),
+    )

@@ -1,0 +1,160 @@
+"""The contract between the metadata and the orchestrator.
+
+``load_active_specs()`` is the only way ``dagster_code`` reads configuration: it turns
+active rows into frozen dataclasses that carry plain values (no ORM objects), and can be
+serialised to JSON so a run worker rebuilds exactly the specs its run was launched with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SPECS_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    import_name: str
+    pipeline_name: str
+    file_type: str
+    file_pattern: str
+    staging_table: str
+    destination_table: str
+    load_method: str = "replace"
+    description: str = ""
+    monitored_directory: str = ""
+    sensor_enabled: bool = True
+    parser_function: str | None = None
+    scraper_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    column_mapping: list[str] | dict[str, str] | None = field(default=None, hash=False, compare=False)
+    transform_procedure: str | None = None
+    transform_strategy: str = "insert"
+    deduplication_key: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    on_success_activate: str | None = None
+    batch_window_seconds: int = 0
+    schedule: str = ""
+    partitioning: str = "none"
+    version: int = 1
+
+    @property
+    def staging_asset_name(self) -> str:
+        return f"{self.import_name}_extract_and_load_staging"
+
+    @property
+    def sensor_name(self) -> str:
+        return f"{self.import_name}_file_sensor"
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A pipeline group: its imports in dependency order."""
+
+    pipeline_name: str
+    imports: tuple[ImportSpec, ...]
+
+    @property
+    def transform_asset_name(self) -> str:
+        return f"{self.pipeline_name}_transform"
+
+
+@dataclass(frozen=True)
+class LaunchpadSpecs:
+    pipelines: tuple[PipelineSpec, ...] = ()
+
+    @property
+    def imports(self) -> tuple[ImportSpec, ...]:
+        return tuple(spec for pipeline in self.pipelines for spec in pipeline.imports)
+
+    def to_json(self) -> str:
+        payload = {"format": SPECS_FORMAT_VERSION, "imports": [asdict(spec) for spec in self.imports]}
+        return json.dumps(payload, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> LaunchpadSpecs:
+        payload = json.loads(text)
+        if payload.get("format") != SPECS_FORMAT_VERSION:
+            raise ValueError(f"Unsupported specs format {payload.get('format')!r}")
+        imports = []
+        for row in payload["imports"]:
+            row["deduplication_key"] = tuple(row["deduplication_key"])
+            row["depends_on"] = tuple(row["depends_on"])
+            imports.append(ImportSpec(**row))
+        return group_imports(imports)
+
+
+def _order_by_dependencies(imports: list[ImportSpec]) -> list[ImportSpec]:
+    """Stable topological order inside a group (dependencies outside the group are ignored)."""
+    by_name = {spec.import_name: spec for spec in imports}
+    ordered: list[ImportSpec] = []
+    placed: set[str] = set()
+
+    def place(spec: ImportSpec, trail: frozenset[str]) -> None:
+        if spec.import_name in placed or spec.import_name in trail:
+            return
+        for dep in spec.depends_on:
+            if dep in by_name:
+                place(by_name[dep], trail | {spec.import_name})
+        placed.add(spec.import_name)
+        ordered.append(spec)
+
+    for spec in sorted(imports, key=lambda s: s.import_name):
+        place(spec, frozenset())
+    return ordered
+
+
+def group_imports(imports: list[ImportSpec]) -> LaunchpadSpecs:
+    groups: dict[str, list[ImportSpec]] = {}
+    for spec in imports:
+        groups.setdefault(spec.pipeline_name, []).append(spec)
+    return LaunchpadSpecs(
+        pipelines=tuple(
+            PipelineSpec(pipeline_name=name, imports=tuple(_order_by_dependencies(members)))
+            for name, members in sorted(groups.items())
+        )
+    )
+
+
+def _import_spec(config) -> ImportSpec:
+    return ImportSpec(
+        import_name=config.import_name,
+        pipeline_name=config.pipeline_name,
+        description=config.description,
+        file_type=config.file_type,
+        file_pattern=config.file_pattern,
+        monitored_directory=config.monitored_directory,
+        sensor_enabled=config.sensor_enabled,
+        parser_function=config.parser_function or None,
+        scraper_config=dict(config.scraper_config or {}),
+        column_mapping=config.column_mapping or None,
+        staging_table=config.staging_table,
+        destination_table=config.destination_table,
+        transform_procedure=config.transform_procedure or None,
+        transform_strategy=config.transform_strategy,
+        load_method=config.load_method,
+        deduplication_key=tuple(k.strip() for k in config.deduplication_key.split(",") if k.strip()),
+        depends_on=tuple(sorted(dep.import_name for dep in config.depends_on.all())),
+        on_success_activate=(
+            config.on_success_deactivate_self_and_activate_import.import_name
+            if config.on_success_deactivate_self_and_activate_import
+            else None
+        ),
+        batch_window_seconds=config.batch_window_seconds,
+        schedule=config.schedule,
+        partitioning=config.partitioning,
+        version=config.version,
+    )
+
+
+def load_active_specs() -> LaunchpadSpecs:
+    """All active imports as frozen specs, grouped by pipeline, dependencies first."""
+    from backend.pipelines.models import PipelineConfig
+
+    configs = (
+        PipelineConfig.objects.filter(is_active=True)
+        .select_related("on_success_deactivate_self_and_activate_import")
+        .prefetch_related("depends_on")
+    )
+    return group_imports([_import_spec(config) for config in configs])

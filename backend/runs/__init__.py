@@ -1,0 +1,1 @@
+"""What happened: launched runs, run and quality logs, predictions."""

@@ -1,0 +1,126 @@
+"""Records of what ran: our side of each Dagster run, and the business logs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    STARTING = "STARTING", "Starting"
+    STARTED = "STARTED", "Running"
+    SUCCESS = "SUCCESS", "Succeeded"
+    FAILURE = "FAILURE", "Failed"
+    CANCELED = "CANCELED", "Canceled"
+
+
+FINISHED_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED)
+
+
+class ImportRun(models.Model):
+    """One launched Dagster run, as Launchpad knows it."""
+
+    class Trigger(models.TextChoices):
+        DASHBOARD = "dashboard", "Dashboard"
+        SENSOR = "sensor", "File sensor"
+        SCHEDULE = "schedule", "Schedule"
+        API = "api", "API"
+        ADMIN = "admin", "Admin"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.DASHBOARD)
+    pipeline_name = models.CharField(max_length=100, db_index=True)
+    import_names = models.JSONField(default=list, help_text="The imports this run loads.")
+    position = models.PositiveIntegerField(default=0, help_text="Order in the user's selection.")
+    dagster_run_id = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_summary = models.TextField(blank=True, help_text="A short, plain-language error safe to show users.")
+    config_versions = models.JSONField(default=dict, help_text="import_name -> config version used by this run.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.import_names)} [{self.status}]"
+
+
+class PipelineRunLog(models.Model):
+    """The business log of one step of one run: counts, duration, a plain error and a hint."""
+
+    class Step(models.TextChoices):
+        EXTRACT_LOAD = "extract_load", "Extract and load to staging"
+        TRANSFORM = "transform", "Transform to destination"
+
+    class Status(models.TextChoices):
+        SUCCESS = "SUCCESS", "Succeeded"
+        FAILURE = "FAILURE", "Failed"
+
+    dagster_run_id = models.CharField(max_length=64, db_index=True)
+    pipeline_name = models.CharField(max_length=100, db_index=True)
+    import_name = models.CharField(max_length=100, blank=True, db_index=True)
+    step = models.CharField(max_length=20, choices=Step.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    source_files = models.JSONField(default=list, blank=True)
+    target_table = models.CharField(max_length=130, blank=True)
+    rows_read = models.BigIntegerField(default=0)
+    rows_loaded = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    duration_seconds = models.FloatField(default=0)
+    error_message = models.TextField(blank=True, help_text="Plain-language; never a stack trace.")
+    resolution_hint = models.TextField(blank=True)
+    config_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.import_name or self.pipeline_name} {self.step} {self.status}"
+
+
+class QualityRunLog(models.Model):
+    class Outcome(models.TextChoices):
+        PASS = "PASS", "Passed"
+        WARN = "WARN", "Warning"
+        FAIL = "FAIL", "Failed"
+        ERROR = "ERROR", "Could not run"
+
+    dagster_run_id = models.CharField(max_length=64, db_index=True)
+    rule = models.ForeignKey("pipelines.DataQualityRule", null=True, on_delete=models.SET_NULL)
+    rule_name = models.CharField(max_length=100)
+    target_table = models.CharField(max_length=130)
+    failing_rows = models.BigIntegerField(default=0)
+    outcome = models.CharField(max_length=5, choices=Outcome.choices)
+    detail = models.TextField(blank=True)
+    checked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name}: {self.outcome}"
+
+
+class AnalyticsPrediction(models.Model):
+    config = models.ForeignKey("pipelines.AnalyticsConfig", on_delete=models.CASCADE, related_name="predictions")
+    dagster_run_id = models.CharField(max_length=64, blank=True)
+    period = models.DateField()
+    predicted_value = models.FloatField(null=True, blank=True)
+    lower_bound = models.FloatField(null=True, blank=True)
+    upper_bound = models.FloatField(null=True, blank=True)
+    actual_value = models.FloatField(null=True, blank=True)
+    is_anomaly = models.BooleanField(default=False)
+    anomaly_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["config", "period"]
+        constraints = [models.UniqueConstraint(fields=["config", "period"], name="one_prediction_per_period")]
+
+    def __str__(self) -> str:
+        return f"{self.config} {self.period}"

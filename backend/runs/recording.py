@@ -1,0 +1,75 @@
+"""Writers the orchestrator uses to record what happened (the only ORM writes from Dagster)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import close_old_connections, transaction
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    dagster_run_id: str
+    pipeline_name: str
+    step: str
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    import_name: str = ""
+    target_table: str = ""
+    source_files: tuple[str, ...] = ()
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    error_message: str = ""
+    resolution_hint: str = ""
+    config_version: int | None = None
+
+
+def record_step(record: StepRecord) -> None:
+    """Append one row to the business run log."""
+    from backend.runs.models import PipelineRunLog
+
+    close_old_connections()
+    PipelineRunLog.objects.create(
+        dagster_run_id=record.dagster_run_id,
+        pipeline_name=record.pipeline_name,
+        import_name=record.import_name,
+        step=record.step,
+        status=record.status,
+        source_files=list(record.source_files),
+        target_table=record.target_table,
+        rows_read=record.rows_read,
+        rows_loaded=record.rows_loaded,
+        rows_rejected=record.rows_rejected,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        duration_seconds=(record.finished_at - record.started_at).total_seconds(),
+        error_message=record.error_message[:4000],
+        resolution_hint=record.resolution_hint[:2000],
+        config_version=record.config_version,
+    )
+
+
+def record_import_success(import_names: list[str], finished_at: datetime) -> None:
+    """Stamp ``last_import_date`` without touching the config's version or history."""
+    from backend.pipelines.models import PipelineConfig
+
+    close_old_connections()
+    PipelineConfig.objects.filter(import_name__in=import_names).update(last_import_date=finished_at)
+
+
+def record_definition_errors(errors: Mapping[str, str]) -> None:
+    """Show admins why an import could not be built; clear the message on the ones that now load."""
+    from backend.pipelines.models import PipelineConfig
+
+    close_old_connections()
+    with transaction.atomic():
+        stale = PipelineConfig.objects.exclude(definition_error="").exclude(import_name__in=list(errors))
+        stale.update(definition_error="")
+        for import_name, message in errors.items():
+            PipelineConfig.objects.filter(import_name=import_name).exclude(definition_error=message).update(
+                definition_error=message[:2000]
+            )

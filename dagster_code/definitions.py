@@ -1,0 +1,42 @@
+"""Entry point of the code location: assemble definitions from the active specs.
+
+At initialization the specs are read from the metadata database and pinned into the
+definitions as reconstruction metadata; run workers rebuild from that pinned copy, so a
+config edited or deactivated between "Run" and the worker's start cannot break the run.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
+
+from dagster_code.factory import build_definitions
+
+SPECS_METADATA_KEY = "launchpad/specs"
+
+
+def _specs_json() -> tuple[str, bool]:
+    """The specs as JSON, and whether they were freshly read (True) or pinned (False)."""
+    context = DefinitionsLoadContext.get()
+    if context.load_type == DefinitionsLoadType.RECONSTRUCTION:
+        pinned = context.reconstruction_metadata.get(SPECS_METADATA_KEY)
+        if pinned is not None:
+            return getattr(pinned, "value", pinned), False
+    from dagster_code.bridge import load_active_specs
+
+    return load_active_specs().to_json(), True
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    from dagster_code.bridge import LaunchpadSpecs, recording
+
+    text, fresh = _specs_json()
+    report = build_definitions(LaunchpadSpecs.from_json(text))
+    if fresh:
+        recording.record_definition_errors(report.errors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return report.definitions.with_reconstruction_metadata({SPECS_METADATA_KEY: text})

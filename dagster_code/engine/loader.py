@@ -1,0 +1,178 @@
+"""Load parsed files into a staging table with PostgreSQL COPY, in one transaction.
+
+Rows are streamed batch by batch (bounded memory). Every row gets the run's id in
+``dagster_run_id``; a retry of the same run first deletes its own earlier rows. Any
+error rolls the whole load back, so the staging table is left exactly as before.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from dagster_code.engine.errors import ConfigError, LoadError, SchemaMismatchError
+from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
+from dagster_code.engine.parsers import ParsedFile, Parser
+
+RUN_ID_COLUMN = "dagster_run_id"
+_COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?(?:: \"?(.*?)\"?)?$", re.M)
+_WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    path: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    run_id: str
+    files: tuple[FileLoad, ...]
+    replaced_rows: int
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def table_columns(conn: psycopg.Connection, table: str) -> list[str]:
+    """Column names of ``table`` in order; a clear error when the table does not exist."""
+    qualified = table_identifier(table).as_string(conn)
+    row = conn.execute("SELECT to_regclass(%s)::oid", (qualified,)).fetchone()
+    if row is None or row[0] is None:
+        raise ConfigError(
+            f"The table {table} does not exist in the warehouse.",
+            hint="Create the table (or fix the name in the import's settings).",
+        )
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (row[0],),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def map_columns(
+    file_name: str, columns: Sequence[str], mapping: list[str] | Mapping[str, str] | None, table_cols: Sequence[str]
+) -> list[str]:
+    """Target column for each file column: the mapping first, then exact, then case-insensitive names."""
+    if isinstance(mapping, list):
+        if len(mapping) != len(columns):
+            raise SchemaMismatchError(
+                f"{file_name} has {len(columns)} columns but the positional column mapping lists {len(mapping)}."
+            )
+        renamed = list(mapping)
+    else:
+        renamed = [(mapping or {}).get(name, name) for name in columns]
+    by_lower: dict[str, list[str]] = {}
+    for col in table_cols:
+        by_lower.setdefault(col.lower(), []).append(col)
+    targets: list[str] = []
+    missing: list[str] = []
+    for name in renamed:
+        if name in table_cols:
+            targets.append(name)
+        elif len(by_lower.get(name.lower(), [])) == 1:
+            targets.append(by_lower[name.lower()][0])
+        else:
+            missing.append(name)
+    if missing:
+        raise SchemaMismatchError(
+            f"{file_name}: column(s) {', '.join(missing)} are not in the staging table "
+            f"(it has: {', '.join(c for c in table_cols if c != RUN_ID_COLUMN)})."
+        )
+    if RUN_ID_COLUMN in targets:
+        raise SchemaMismatchError(f"{file_name} has a column named {RUN_ID_COLUMN}, which Launchpad fills itself.")
+    duplicates = sorted({t for t in targets if targets.count(t) > 1})
+    if duplicates:
+        raise SchemaMismatchError(f"{file_name}: more than one column maps to {', '.join(duplicates)}.")
+    return targets
+
+
+def _copy_error(file_name: str, table: str, exc: psycopg.Error) -> LoadError:
+    diag = exc.diag
+    primary = diag.message_primary or str(exc).splitlines()[0]
+    where = ""
+    match = _COPY_CONTEXT.search(diag.context or "")
+    if match:
+        where = f" in data row {match.group(1)}"
+        if match.group(2):
+            where += f", column {match.group(2)}"
+    return LoadError(
+        f"{file_name}: {primary}{where}. Nothing was loaded into {table}.",
+        detail=f"{type(exc).__name__}: {exc}",
+    )
+
+
+def _copy_file(
+    cursor: psycopg.Cursor, table: str, parsed: ParsedFile, targets: list[str], run_id: str, file_name: str,
+    progress: Progress | None,
+) -> int:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in [*targets, RUN_ID_COLUMN])
+    )
+    rows = 0
+    with cursor.copy(statement) as copy:
+        for batch in parsed.batches:
+            if batch.num_rows == 0:
+                continue
+            run_ids = pa.array([run_id] * batch.num_rows, type=pa.string())
+            batch = pa.RecordBatch.from_arrays([*batch.columns, run_ids], names=[*targets, RUN_ID_COLUMN])
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, _WRITE_OPTIONS)
+            copy.write(buffer.getbuffer())
+            rows += batch.num_rows
+            if progress:
+                progress(file_name, rows)
+    return rows
+
+
+def load_files(
+    conn: psycopg.Connection,
+    *,
+    table: str,
+    files: Sequence[Path],
+    parser: Parser,
+    options: Mapping[str, Any],
+    column_mapping: list[str] | Mapping[str, str] | None,
+    run_id: str,
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Load every file into ``table`` tagged with ``run_id``: all of them, or nothing."""
+    identifier_parts(table)
+    loads: list[FileLoad] = []
+    with conn.transaction():
+        table_cols = table_columns(conn, table)
+        if RUN_ID_COLUMN not in table_cols:
+            raise SchemaMismatchError(
+                f"The staging table {table} has no {RUN_ID_COLUMN} column.",
+                hint=f"Add it: ALTER TABLE {table} ADD COLUMN {RUN_ID_COLUMN} text;",
+            )
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = %s").format(table_identifier(table), sql.Identifier(RUN_ID_COLUMN)),
+                (run_id,),
+            )
+            replaced = cursor.rowcount
+            for path in files:
+                parsed = parser(Path(path), options)
+                targets = map_columns(Path(path).name, parsed.columns, column_mapping, table_cols)
+                try:
+                    rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress)
+                except psycopg.Error as exc:
+                    raise _copy_error(Path(path).name, table, exc) from exc
+                loads.append(FileLoad(path=str(path), rows=rows))
+    return LoadResult(table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0))
+

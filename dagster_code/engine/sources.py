@@ -1,0 +1,42 @@
+"""Where an import's files come from. This issue's source: the local monitored folder."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagster_code.engine.errors import ConfigError, EngineError
+
+
+class SourceError(EngineError):
+    default_hint = "Check that the file is in the monitored folder and its name matches the pattern."
+
+
+def resolve_local_files(directory: str, pattern: str, requested: Sequence[str] = ()) -> list[Path]:
+    """The files to load: the requested ones (checked to be inside ``directory`` and to match),
+    else every matching file in the folder, oldest first."""
+    if not directory:
+        raise ConfigError("This import has no monitored directory to read files from.")
+    root = Path(directory).resolve()
+    if requested:
+        files = []
+        for raw in requested:
+            path = Path(raw)
+            resolved = (root / path).resolve() if not path.is_absolute() else path.resolve()
+            if resolved.parent != root:
+                raise SourceError(f"{raw} is not inside the monitored folder {directory}; it was not loaded.")
+            if not fnmatch.fnmatchcase(resolved.name, pattern):
+                raise SourceError(f"{resolved.name} does not match this import's file pattern {pattern}.")
+            if not resolved.is_file():
+                raise SourceError(f"{resolved.name} is no longer in {directory} (moved or deleted before the run).")
+            files.append(resolved)
+        return files
+    if not root.is_dir():
+        raise SourceError(f"The monitored folder {directory} does not exist.")
+    with os.scandir(root) as entries:
+        found = [Path(e.path) for e in entries if e.is_file() and fnmatch.fnmatchcase(e.name, pattern)]
+    if not found:
+        raise SourceError(f"No file matching {pattern} is waiting in {directory}.")
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
