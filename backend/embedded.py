@@ -78,8 +78,7 @@ def _pg_server(pgdata: Path):
         log_file = pgdata / "log"
         tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
         raise EmbeddedServiceError(
-            f"The embedded PostgreSQL server in {pgdata} could not start ({exc}). "
-            f"Server log tail:\n{tail}"
+            f"The embedded PostgreSQL server in {pgdata} could not start ({exc}). Server log tail:\n{tail}"
         ) from exc
 
 

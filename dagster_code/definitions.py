@@ -23,7 +23,7 @@ def _specs_json() -> tuple[str, bool]:
     if context.load_type == DefinitionsLoadType.RECONSTRUCTION:
         pinned = context.reconstruction_metadata.get(SPECS_METADATA_KEY)
         if pinned is not None:
-            return getattr(pinned, "value", pinned), False
+            return pinned, False
     from dagster_code.bridge import load_active_specs
 
     return load_active_specs().to_json(), True

@@ -5,7 +5,6 @@ business log. Each import is built inside its own error boundary, so one broken 
 never takes the code location down.
 """
 
-
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ TAG_IMPORT = "launchpad/import"
 TAG_PIPELINE = "launchpad/pipeline"
 TAG_DESTINATION = "launchpad/destination"
 TAG_TRIGGER = "launchpad/trigger"
-
 
 
 class StagingLoadConfig(dg.Config):
@@ -69,7 +67,11 @@ def _fail(context, exc: EngineError) -> dg.Failure:
 
 def _check_spec(spec: ImportSpec) -> None:
     """Raise on anything that would only fail at run time (so admins see it at load time)."""
-    for table in (spec.staging_table, spec.destination_table, *([spec.transform_procedure] if spec.transform_procedure else [])):
+    for table in (
+        spec.staging_table,
+        spec.destination_table,
+        *([spec.transform_procedure] if spec.transform_procedure else []),
+    ):
         identifier_parts(table)
     get_parser(spec.file_type, spec.parser_function)
 
@@ -82,7 +84,11 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
         group_name=spec.pipeline_name,
         description=spec.description or f"Loads {spec.file_pattern} files into {spec.staging_table}.",
         kinds={"postgres"},
-        metadata={"staging_table": spec.staging_table, "file_pattern": spec.file_pattern, "config_version": spec.version},
+        metadata={
+            "staging_table": spec.staging_table,
+            "file_pattern": spec.file_pattern,
+            "config_version": spec.version,
+        },
         tags={"launchpad/import": spec.import_name},
     )
     def _staging(context: dg.AssetExecutionContext, config: StagingLoadConfig, warehouse: WarehouseResource):
@@ -96,7 +102,9 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
         try:
             paths = resolve_local_files(spec.monitored_directory, spec.file_pattern, config.file_paths)
             files = [str(p) for p in paths]
-            context.log.info(f"Loading {len(paths)} file(s) into {spec.staging_table}: {', '.join(p.name for p in paths)}")
+            context.log.info(
+                f"Loading {len(paths)} file(s) into {spec.staging_table}: {', '.join(p.name for p in paths)}"
+            )
             with warehouse.connect() as conn:
                 result = load_files(
                     conn,
@@ -110,19 +118,35 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
                 )
         except EngineError as exc:
             _record(
-                dagster_run_id=run_id, pipeline_name=spec.pipeline_name, import_name=spec.import_name,
-                step="extract_load", status="FAILURE", started_at=started, finished_at=_now(),
-                target_table=spec.staging_table, source_files=tuple(files), error_message=exc.message,
-                resolution_hint=exc.hint, config_version=spec.version,
+                dagster_run_id=run_id,
+                pipeline_name=spec.pipeline_name,
+                import_name=spec.import_name,
+                step="extract_load",
+                status="FAILURE",
+                started_at=started,
+                finished_at=_now(),
+                target_table=spec.staging_table,
+                source_files=tuple(files),
+                error_message=exc.message,
+                resolution_hint=exc.hint,
+                config_version=spec.version,
             )
             raise _fail(context, exc) from exc
         for loaded in result.files:
             context.log.info(f"{loaded.path}: {loaded.rows:,} rows loaded")
         _record(
-            dagster_run_id=run_id, pipeline_name=spec.pipeline_name, import_name=spec.import_name,
-            step="extract_load", status="SUCCESS", started_at=started, finished_at=_now(),
-            target_table=spec.staging_table, source_files=tuple(f.path for f in result.files),
-            rows_read=result.rows_loaded, rows_loaded=result.rows_loaded, config_version=spec.version,
+            dagster_run_id=run_id,
+            pipeline_name=spec.pipeline_name,
+            import_name=spec.import_name,
+            step="extract_load",
+            status="SUCCESS",
+            started_at=started,
+            finished_at=_now(),
+            target_table=spec.staging_table,
+            source_files=tuple(f.path for f in result.files),
+            rows_read=result.rows_loaded,
+            rows_loaded=result.rows_loaded,
+            config_version=spec.version,
         )
         return dg.MaterializeResult(
             metadata={
@@ -197,9 +221,16 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
             except EngineError as exc:
                 for step in steps:
                     _record(
-                        dagster_run_id=run_id, pipeline_name=pipeline.pipeline_name, import_name=step.import_name,
-                        step="transform", status="FAILURE", started_at=started, finished_at=_now(),
-                        target_table=step.destination_table, error_message=exc.message, resolution_hint=exc.hint,
+                        dagster_run_id=run_id,
+                        pipeline_name=pipeline.pipeline_name,
+                        import_name=step.import_name,
+                        step="transform",
+                        status="FAILURE",
+                        started_at=started,
+                        finished_at=_now(),
+                        target_table=step.destination_table,
+                        error_message=exc.message,
+                        resolution_hint=exc.hint,
                         config_version=by_name[step.import_name].version,
                     )
                 raise _fail(context, exc) from exc
@@ -210,9 +241,16 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     f"({res.destination_rows:,} rows now{', truncated first' if res.truncated else ''})"
                 )
                 _record(
-                    dagster_run_id=run_id, pipeline_name=pipeline.pipeline_name, import_name=res.import_name,
-                    step="transform", status="SUCCESS", started_at=started, finished_at=finished,
-                    target_table=res.destination_table, rows_read=res.staging_rows, rows_loaded=res.staging_rows,
+                    dagster_run_id=run_id,
+                    pipeline_name=pipeline.pipeline_name,
+                    import_name=res.import_name,
+                    step="transform",
+                    status="SUCCESS",
+                    started_at=started,
+                    finished_at=finished,
+                    target_table=res.destination_table,
+                    rows_read=res.staging_rows,
+                    rows_loaded=res.staging_rows,
                     config_version=by_name[res.import_name].version,
                 )
             _recording().record_import_success([r.import_name for r in step_results], finished)
@@ -221,8 +259,14 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
             metadata={
                 "rows_transformed": dg.MetadataValue.int(sum(r.staging_rows for r in results)),
                 "imports": dg.MetadataValue.json(
-                    {r.import_name: {"rows": r.staging_rows, "destination": r.destination_table,
-                                     "destination_rows": r.destination_rows} for r in results}
+                    {
+                        r.import_name: {
+                            "rows": r.staging_rows,
+                            "destination": r.destination_table,
+                            "destination_rows": r.destination_rows,
+                        }
+                        for r in results
+                    }
                 ),
             }
         )
@@ -293,7 +337,8 @@ def build_definitions(specs: LaunchpadSpecs, warehouse: WarehouseResource | None
         if built:
             assets.append(build_transform_asset(pipeline, tuple(built)))
     definitions = dg.Definitions(
-        assets=assets, sensors=sensors, resources={"warehouse": warehouse or WarehouseResource(url=dg.EnvVar("WAREHOUSE_URL"))}
+        assets=assets,
+        sensors=sensors,
+        resources={"warehouse": warehouse or WarehouseResource(url=dg.EnvVar("WAREHOUSE_URL"))},
     )
     return BuildReport(definitions=definitions, errors=errors)
-

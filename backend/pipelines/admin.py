@@ -103,7 +103,10 @@ class DataEnrichmentRuleAdmin(SimpleHistoryAdmin):
     search_fields = ("rule_name", "description", "target_staging_table", "lookup_table")
     fieldsets = (
         (None, {"fields": ("rule_name", "description", "is_active")}),
-        ("Column to fill", {"fields": ("target_staging_table", "target_column_to_enrich", "lookup_key_column_staging")}),
+        (
+            "Column to fill",
+            {"fields": ("target_staging_table", "target_column_to_enrich", "lookup_key_column_staging")},
+        ),
         ("Where values come from", {"fields": ("lookup_table", "lookup_key_column_lookup", "lookup_value_column")}),
     )
 

@@ -338,7 +338,8 @@ class PipelinePermission(ValidatedModel):
         ordering = ["pipeline_name"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
                 name="permission_user_xor_group",
             ),
             models.UniqueConstraint(fields=["user", "pipeline_name"], name="unique_user_pipeline"),

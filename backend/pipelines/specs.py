@@ -150,8 +150,10 @@ def _import_spec(config) -> ImportSpec:
 
 def load_active_specs() -> LaunchpadSpecs:
     """All active imports as frozen specs, grouped by pipeline, dependencies first."""
+    from backend.db import drop_stale_connection
     from backend.pipelines.models import PipelineConfig
 
+    drop_stale_connection()
     configs = (
         PipelineConfig.objects.filter(is_active=True)
         .select_related("on_success_deactivate_self_and_activate_import")

@@ -117,7 +117,7 @@ def validate_cron(value: str) -> None:
         f"'{value}' is not a cron schedule Dagster accepts: use 5 fields "
         "(minute hour day-of-month month day-of-week), e.g. '0 6 * * 1-5'."
     )
-    if len(value.split()) != 5 or not croniter.is_valid(value):
+    if not croniter.is_valid(value):
         raise ValidationError(message)
     expanded, *_ = croniter.expand(value)
     if len(expanded) != 5:

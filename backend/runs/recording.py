@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
+
+from backend.db import drop_stale_connection
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ def record_step(record: StepRecord) -> None:
     """Append one row to the business run log."""
     from backend.runs.models import PipelineRunLog
 
-    close_old_connections()
+    drop_stale_connection()
     PipelineRunLog.objects.create(
         dagster_run_id=record.dagster_run_id,
         pipeline_name=record.pipeline_name,
@@ -57,7 +59,7 @@ def record_import_success(import_names: list[str], finished_at: datetime) -> Non
     """Stamp ``last_import_date`` without touching the config's version or history."""
     from backend.pipelines.models import PipelineConfig
 
-    close_old_connections()
+    drop_stale_connection()
     PipelineConfig.objects.filter(import_name__in=import_names).update(last_import_date=finished_at)
 
 
@@ -65,7 +67,7 @@ def record_definition_errors(errors: Mapping[str, str]) -> None:
     """Show admins why an import could not be built; clear the message on the ones that now load."""
     from backend.pipelines.models import PipelineConfig
 
-    close_old_connections()
+    drop_stale_connection()
     with transaction.atomic():
         stale = PipelineConfig.objects.exclude(definition_error="").exclude(import_name__in=list(errors))
         stale.update(definition_error="")

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
@@ -101,13 +102,27 @@ def map_columns(
     return targets
 
 
-def _copy_error(file_name: str, table: str, exc: psycopg.Error) -> LoadError:
+def _data_row(line: int, multiline_rows: Sequence[tuple[int, int]]) -> int:
+    """The data row that COPY's ``line`` falls in: COPY also counts newlines inside quoted values."""
+    extra = 0
+    for row, newlines in multiline_rows:
+        if row + extra > line:
+            break
+        if line <= row + extra + newlines:
+            return row
+        extra += newlines
+    return line - extra
+
+
+def _copy_error(
+    file_name: str, table: str, exc: psycopg.Error, multiline_rows: Sequence[tuple[int, int]] = ()
+) -> LoadError:
     diag = exc.diag
     primary = diag.message_primary or str(exc).splitlines()[0]
     where = ""
     match = _COPY_CONTEXT.search(diag.context or "")
     if match:
-        where = f" in data row {match.group(1)}"
+        where = f" in data row {_data_row(int(match.group(1)), multiline_rows)}"
         if match.group(2):
             where += f", column {match.group(2)}"
     return LoadError(
@@ -117,9 +132,16 @@ def _copy_error(file_name: str, table: str, exc: psycopg.Error) -> LoadError:
 
 
 def _copy_file(
-    cursor: psycopg.Cursor, table: str, parsed: ParsedFile, targets: list[str], run_id: str, file_name: str,
+    cursor: psycopg.Cursor,
+    table: str,
+    parsed: ParsedFile,
+    targets: list[str],
+    run_id: str,
+    file_name: str,
     progress: Progress | None,
+    multiline_rows: list[tuple[int, int]],
 ) -> int:
+    """COPY the file's batches; ``multiline_rows`` collects (data row, newlines in it) for error messages."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
         table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in [*targets, RUN_ID_COLUMN])
     )
@@ -128,6 +150,12 @@ def _copy_file(
         for batch in parsed.batches:
             if batch.num_rows == 0:
                 continue
+            newlines = None
+            for column in batch.columns:
+                counts = pc.fill_null(pc.count_substring(column, "\n"), 0)
+                newlines = counts if newlines is None else pc.add(newlines, counts)
+            for i in pc.indices_nonzero(newlines).to_pylist():
+                multiline_rows.append((rows + i + 1, newlines[i].as_py()))
             run_ids = pa.array([run_id] * batch.num_rows, type=pa.string())
             batch = pa.RecordBatch.from_arrays([*batch.columns, run_ids], names=[*targets, RUN_ID_COLUMN])
             buffer = io.BytesIO()
@@ -169,10 +197,10 @@ def load_files(
             for path in files:
                 parsed = parser(Path(path), options)
                 targets = map_columns(Path(path).name, parsed.columns, column_mapping, table_cols)
+                multiline_rows: list[tuple[int, int]] = []
                 try:
-                    rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress)
+                    rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress, multiline_rows)
                 except psycopg.Error as exc:
-                    raise _copy_error(Path(path).name, table, exc) from exc
+                    raise _copy_error(Path(path).name, table, exc, multiline_rows) from exc
                 loads.append(FileLoad(path=str(path), rows=rows))
     return LoadResult(table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0))
-

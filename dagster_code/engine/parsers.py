@@ -83,7 +83,8 @@ def _csv_options(options: Mapping[str, Any], default_delimiter: str) -> dict[str
     return {"delimiter": delimiter, "quote_char": quote_char, "encoding": encoding, "skip_rows": skip_rows}
 
 
-def _read_header(path: Path, opts: Mapping[str, Any]) -> list[str]:
+def _read_header(path: Path, opts: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """The header's column names, and whether any line follows the header."""
     encoding = "utf-8-sig" if opts["encoding"].replace("_", "-").lower() in {"utf-8", "utf8"} else opts["encoding"]
     try:
         with open(path, encoding=encoding, newline="") as handle:
@@ -91,9 +92,13 @@ def _read_header(path: Path, opts: Mapping[str, Any]) -> list[str]:
             for _ in range(opts["skip_rows"]):
                 next(reader, None)
             header = next(reader, None)
+            try:
+                has_rows = next(reader, None) is not None
+            except csv.Error:  # a data row is there; Arrow reports what is wrong with it
+                has_rows = True
     except UnicodeDecodeError as exc:
         raise FileFormatError(
-            f"{path.name}: the header is not valid {opts['encoding']} text.",
+            f"{path.name}: the file is not valid {opts['encoding']} text.",
             detail=str(exc),
             hint='Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.',
         ) from exc
@@ -106,21 +111,26 @@ def _read_header(path: Path, opts: Mapping[str, Any]) -> list[str]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise FileFormatError(f"{path.name}: the header repeats column(s) {', '.join(duplicates)}.")
-    return names
+    return names, has_rows
+
+
+def _format_error(path: Path, exc: pa.ArrowInvalid, opts: Mapping[str, Any]) -> FileFormatError:
+    """Arrow's complaint about the file, as a user-facing error (with a hint for a wrong encoding)."""
+    text = str(exc)
+    if "UTF8" in text or "utf8" in text.lower():
+        return FileFormatError(
+            f"{path.name}: the file is not valid {opts['encoding']} text.",
+            detail=text,
+            hint='Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.',
+        )
+    return FileFormatError(f"{path.name}: {text.removeprefix('CSV parse error: ')}", detail=text)
 
 
 def _arrow_batches(path: Path, reader: pacsv.CSVStreamingReader, opts: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
     try:
         yield from reader
     except pa.ArrowInvalid as exc:
-        text = str(exc)
-        if "UTF8" in text or "utf8" in text.lower():
-            raise FileFormatError(
-                f"{path.name}: the file is not valid {opts['encoding']} text.",
-                detail=text,
-                hint='Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.',
-            ) from exc
-        raise FileFormatError(f"{path.name}: {text.removeprefix('CSV parse error: ')}", detail=text) from exc
+        raise _format_error(path, exc, opts) from exc
     finally:
         reader.close()
 
@@ -130,7 +140,9 @@ def read_delimited(path: Path, options: Mapping[str, Any], default_delimiter: st
     opts = _csv_options(options, default_delimiter)
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path.name} is empty: expected a header row with column names.")
-    names = _read_header(path, opts)
+    names, has_rows = _read_header(path, opts)
+    if not has_rows:  # Arrow cannot skip a header that has no line ending after it
+        return ParsedFile(columns=tuple(names), batches=iter(()))
     try:
         reader = pacsv.open_csv(
             path,
@@ -147,8 +159,8 @@ def read_delimited(path: Path, options: Mapping[str, Any], default_delimiter: st
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid as exc:
-        raise FileFormatError(f"{path.name}: {str(exc).removeprefix('CSV parse error: ')}", detail=str(exc)) from exc
+    except pa.ArrowInvalid as exc:  # open_csv already reads the first block
+        raise _format_error(path, exc, opts) from exc
     return ParsedFile(columns=tuple(names), batches=_arrow_batches(path, reader, opts))
 
 

@@ -37,6 +37,7 @@ def resolve_local_files(directory: str, pattern: str, requested: Sequence[str] =
         raise SourceError(f"The monitored folder {directory} does not exist.")
     with os.scandir(root) as entries:
         found = [Path(e.path) for e in entries if e.is_file() and fnmatch.fnmatchcase(e.name, pattern)]
+    found = [p for p in found if p.resolve().parent == root]  # a symlink out of the folder is never read
     if not found:
         raise SourceError(f"No file matching {pattern} is waiting in {directory}.")
     return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))

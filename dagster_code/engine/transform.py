@@ -105,7 +105,9 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     if step.procedure in called:
                         continue
                     called.add(step.procedure)
-                    mine = sorted({s.destination_table for s in steps if s.procedure == step.procedure} & set(replace_tables))
+                    mine = sorted(
+                        {s.destination_table for s in steps if s.procedure == step.procedure} & set(replace_tables)
+                    )
                     cursor.execute(
                         sql.SQL("CALL {}(%s::text, %s::text[])").format(table_identifier(step.procedure)),
                         (run_id, mine),

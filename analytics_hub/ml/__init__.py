@@ -1,0 +1,1 @@
+"""Pure analytics engine (plain values in, plain values out; no Streamlit, Django or Dagster); later issues."""

@@ -1,0 +1,286 @@
+"""``./run.sh up`` and ``./run.sh test``: set up the stores, migrate, seed, then serve or test.
+
+``up`` runs every service under one process manager (honcho): Ctrl-C stops them all
+(process groups, then a hard kill after a grace period) and the embedded servers this
+launcher started. ``run <service>`` starts one service with the same environment, for
+Procfiles and containers.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from backend import embedded
+
+BASE_DIR = embedded.BASE_DIR
+HOST = os.environ.get("LAUNCHPAD_HOST", "127.0.0.1")
+PORTS = {
+    "web": int(os.environ.get("LAUNCHPAD_WEB_PORT", "8000")),
+    "dagster": int(os.environ.get("DAGSTER_WEBSERVER_PORT", "3000")),
+    "code_server": int(os.environ.get("DAGSTER_CODE_SERVER_PORT", "4266")),
+    "streamlit": int(os.environ.get("STREAMLIT_PORT", "8501")),
+}
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def service_commands() -> dict[str, list[str]]:
+    """The long-running processes of a Launchpad installation."""
+    workspace = str(dagster_home() / "workspace.yaml")
+    return {
+        "web": [
+            _bin("gunicorn"),
+            "backend.wsgi",
+            "--bind",
+            f"{HOST}:{PORTS['web']}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            os.environ.get("WEB_WORKERS", "3"),
+            "--threads",
+            "8",
+            "--timeout",
+            "60",
+            "--access-logfile",
+            "-",
+        ],
+        "worker": [
+            _bin("celery"),
+            "-A",
+            "backend",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        "beat": [
+            _bin("celery"),
+            "-A",
+            "backend",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(embedded.data_dir() / "celerybeat-schedule"),
+        ],
+        "code-server": [
+            _bin("dagster"),
+            "code-server",
+            "start",
+            "-m",
+            "dagster_code.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORTS["code_server"]),
+            "--location-name",
+            "launchpad",
+        ],
+        "dagster-webserver": [
+            _bin("dagster-webserver"),
+            "-w",
+            workspace,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORTS["dagster"]),
+        ],
+        "dagster-daemon": [_bin("dagster-daemon"), "run", "-w", workspace],
+        "streamlit": [
+            _bin("streamlit"),
+            "run",
+            str(BASE_DIR / "analytics_hub" / "streamlit_app.py"),
+            "--server.port",
+            str(PORTS["streamlit"]),
+            "--server.address",
+            HOST,
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+    }
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or embedded.data_dir() / "dagster_home")
+
+
+def dagster_storage_url(url: str) -> str:
+    """dagster-postgres needs psycopg2: give it an explicit ``postgresql+psycopg2://`` URL."""
+    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    raise SystemExit(f"DAGSTER_PG_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://...")
+
+
+def prepare_environment() -> list[str]:
+    """Start what is missing, export every URL and the Dagster home. Returns the embedded servers started."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+    started = embedded.ensure_services(BASE_DIR)
+    ensure_external_databases()
+    os.environ["DAGSTER_PG_URL"] = dagster_storage_url(os.environ["DAGSTER_PG_URL"])
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    deploy = BASE_DIR / "deploy"
+    (home / "dagster.yaml").write_text((deploy / "dagster.yaml").read_text())
+    workspace = (deploy / "workspace.yaml").read_text().replace("port: 4266", f"port: {PORTS['code_server']}")
+    (home / "workspace.yaml").write_text(workspace)
+    os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{PORTS['dagster']}/graphql")
+    os.environ.setdefault("DAGSTER_UI_URL", f"http://127.0.0.1:{PORTS['dagster']}")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return started
+
+
+def ensure_external_databases() -> None:
+    """Create the app, warehouse and Dagster databases on a server we were pointed at, if missing."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    by_server: dict[str, list[str]] = {}
+    for key in embedded.DATABASES:
+        params = conninfo_to_dict(os.environ[key].replace("postgresql+psycopg2://", "postgresql://"))
+        name = params.pop("dbname", None)
+        if name:
+            by_server.setdefault(make_conninfo(**params, dbname="postgres"), []).append(name)
+    for maintenance, names in by_server.items():
+        try:
+            embedded.create_databases(maintenance, names)
+        except Exception as exc:  # noqa: BLE001 - report any connection/permission failure plainly
+            print(
+                f"Note: could not check or create databases {', '.join(names)} ({type(exc).__name__}); "
+                "they must exist already.",
+                file=sys.stderr,
+            )
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)
+
+
+def set_up() -> list[str]:
+    started = prepare_environment()
+    manage("migrate", "--noinput", "-v", "0")
+    manage("seed_demo")
+    return started
+
+
+def _demo_logins() -> str:
+    logins = embedded.data_dir() / "demo-logins.txt"
+    if not logins.exists():
+        return "  (demo users exist; passwords were set from LAUNCHPAD_DEMO_*_PASSWORD)"
+    return "\n".join(f"  {line.split(' ', 1)[0]} / {line.split(' ', 1)[1]}" for line in logins.read_text().splitlines())
+
+
+def _wait_until_up(started_at: float) -> None:
+    checks = {
+        "Django": f"http://{HOST}:{PORTS['web']}/healthz",
+        "Dagster": f"http://127.0.0.1:{PORTS['dagster']}/server_info",
+        "Streamlit": f"http://{HOST}:{PORTS['streamlit']}/_stcore/health",
+    }
+    pending = dict(checks)
+    while pending and time.monotonic() - started_at < 600:
+        for name, url in list(pending.items()):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own local services
+                    if response.status == 200:
+                        pending.pop(name)
+            except OSError:
+                pass
+        time.sleep(1)
+    if pending:
+        print(f"\n!! Not answering after 10 minutes: {', '.join(pending)}. See the log lines above.\n", flush=True)
+        return
+    print(
+        f"""
+============================================================
+ Launchpad is up ({time.monotonic() - started_at:.0f}s)
+   Admin and dashboard  http://{HOST}:{PORTS["web"]}/admin/
+   Dagster UI           http://127.0.0.1:{PORTS["dagster"]}/
+   Analytics hub        http://{HOST}:{PORTS["streamlit"]}/
+ Demo logins:
+{_demo_logins()}
+ Try it: cp demo/sales_2024-01-01.csv {embedded.data_dir() / "incoming" / "sales"}/
+ Press Ctrl-C to stop everything.
+============================================================
+""",
+        flush=True,
+    )
+
+
+def up() -> int:
+    from honcho import manager as honcho_manager
+    from honcho.printer import Printer
+
+    started_at = time.monotonic()
+    started = set_up()
+    honcho_manager.KILL_WAIT = float(os.environ.get("LAUNCHPAD_STOP_GRACE_SECONDS", "15"))
+    manager = honcho_manager.Manager(Printer(sys.stdout))
+    env = dict(os.environ)
+    for name, command in service_commands().items():
+        manager.add_process(name, shlex.join(command), env=env, cwd=str(BASE_DIR))
+    threading.Thread(target=_wait_until_up, args=(started_at,), daemon=True).start()
+    try:
+        manager.loop()
+    finally:
+        if started:
+            stopped = embedded.stop_services(BASE_DIR)
+            print(f"Stopped embedded {', '.join(stopped) or 'servers'}.", flush=True)
+    return manager.returncode or 0
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    started = set_up()
+    try:
+        code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=BASE_DIR).returncode
+    finally:
+        if started:
+            embedded.stop_services(BASE_DIR)
+    if code == 5:
+        print("pytest collected no tests: failing, because a run that tests nothing proves nothing.", file=sys.stderr)
+        return 1
+    return code
+
+
+def run_service(name: str) -> int:
+    prepare_environment()
+    commands = service_commands()
+    if name not in commands:
+        print(f"Unknown service {name!r}; choose one of: {', '.join(commands)}", file=sys.stderr)
+        return 2
+    os.execvp(commands[name][0], commands[name])
+    return 0  # unreachable
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m backend.launcher up | test [pytest args] | setup | run <service>", file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "up":
+        return up()
+    if command == "test":
+        return run_tests(rest)
+    if command == "setup":
+        set_up()
+        return 0
+    if command == "run" and rest:
+        return run_service(rest[0])
+    return main([])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,107 @@
+"""Saving metadata: invalid rows are refused whichever way they are saved, and changes are kept."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from backend.pipelines.models import PipelineConfig, PipelinePermission
+from tests.factories import DataQualityRuleFactory, PipelineConfigFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_saving_an_invalid_config_through_the_orm_is_refused_and_nothing_is_written():
+    with pytest.raises(ValidationError) as err:
+        PipelineConfigFactory(staging_table="staging.sales; DROP TABLE x", file_pattern="in/*.csv")
+    assert set(err.value.message_dict) >= {"staging_table", "file_pattern"}
+    assert PipelineConfig.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"monitored_directory": "relative/dir"}, "monitored_directory"),
+        ({"schedule": "0 6 * * * *"}, "schedule"),
+        ({"scraper_config": ["not", "an", "object"]}, "scraper_config"),
+        ({"column_mapping": "sale_id"}, "column_mapping"),
+        ({"import_name": "Daily Sales"}, "import_name"),
+        ({"pipeline_name": "retail sales"}, "pipeline_name"),
+        ({"file_type": "custom", "parser_function": None}, "parser_function"),
+        ({"load_method": "replace", "deduplication_key": "sale_id"}, "deduplication_key"),
+        ({"staging_table": "dw.x", "destination_table": "dw.x"}, "destination_table"),
+        ({"transform_procedure": "dw.sp-load"}, "transform_procedure"),
+    ],
+)
+def test_each_config_rule_names_its_field(fields, field):
+    with pytest.raises(ValidationError) as err:
+        PipelineConfigFactory(**fields)
+    assert field in err.value.message_dict
+
+
+def test_every_change_bumps_the_version_and_is_kept_in_history():
+    config = PipelineConfigFactory(description="first")
+    assert config.version == 1
+    config.description = "second"
+    config.save()
+    config.refresh_from_db()
+    assert config.version == 2
+    assert [h.description for h in config.history.order_by("history_date")] == ["first", "second"]
+    assert [h.version for h in config.history.order_by("history_date")] == [1, 2]
+
+
+def test_an_import_cannot_switch_to_itself():
+    config = PipelineConfigFactory()
+    config.on_success_deactivate_self_and_activate_import = config
+    with pytest.raises(ValidationError) as err:
+        config.save()
+    assert "on_success_deactivate_self_and_activate_import" in err.value.message_dict
+
+
+def test_dependency_cycles_are_refused_and_the_graph_is_unchanged():
+    a, b, c = (
+        PipelineConfigFactory(import_name="a"),
+        PipelineConfigFactory(import_name="b"),
+        PipelineConfigFactory(import_name="c"),
+    )
+    b.depends_on.add(a)
+    c.depends_on.add(b)
+    with pytest.raises(ValidationError, match="a -> c -> b -> a"), transaction.atomic():
+        a.depends_on.add(c)
+    assert list(a.depends_on.all()) == []
+    with pytest.raises(ValidationError, match="cannot depend on itself"), transaction.atomic():
+        a.depends_on.add(a)
+    with pytest.raises(ValidationError, match="cycle"), transaction.atomic():
+        c.dependents.add(a)  # from the other side: a would depend on c
+    assert list(a.depends_on.all()) == []
+
+
+def test_quality_rule_expression_is_checked_against_its_type():
+    with pytest.raises(ValidationError) as err:
+        DataQualityRuleFactory(check_type="RANGE", check_expression='{"min": 10, "max": 1}')
+    assert err.value.message_dict["check_expression"] == ["'min' is greater than 'max'."]
+    with pytest.raises(ValidationError) as err:
+        DataQualityRuleFactory(check_type="IS_IN_SET", target_column="", check_expression='["a"]')
+    assert "target_column" in err.value.message_dict
+    rule = DataQualityRuleFactory(check_type="ROW_COUNT_MIN", target_column="", check_expression="1")
+    assert rule.pk
+
+
+def test_a_permission_grants_exactly_one_user_or_group():
+    user = UserFactory()
+    with pytest.raises(ValidationError, match="exactly one"):
+        PipelinePermission.objects.create(pipeline_name="Sales", user=user, group=Group.objects.get(name="Viewer"))
+    with pytest.raises(ValidationError, match="exactly one"):
+        PipelinePermission.objects.create(pipeline_name="Sales")
+    assert PipelinePermission.objects.count() == 0
+    assert PipelinePermission.objects.create(pipeline_name="Sales", user=user).pk
+
+
+def test_the_four_roles_exist_with_their_permissions():
+    roles = {g.name: set(g.permissions.values_list("codename", flat=True)) for g in Group.objects.all()}
+    assert {"Viewer", "Operator", "Steward", "Admin"} <= set(roles)
+    assert "change_pipelineconfig" not in roles["Viewer"] | roles["Operator"] | roles["Steward"]
+    assert "change_dataqualityrule" in roles["Steward"]
+    assert {"add_pipelineconfig", "change_pipelineconfig", "delete_pipelinepermission"} <= roles["Admin"]

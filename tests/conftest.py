@@ -1,0 +1,65 @@
+"""Shared fixtures: a throw-away warehouse database and a fresh schema per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+INTEGRATION_FIXTURES = {"db", "transactional_db", "django_db_setup", "warehouse", "warehouse_url", "warehouse_schema"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests that touch a real server are integration tests (CI runs them twice)."""
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.integration)
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def warehouse_url() -> Iterator[str]:
+    """A warehouse database of our own for the session, dropped at the end."""
+    base = os.environ["WAREHOUSE_URL"]
+    name = f"test_{conninfo_to_dict(base).get('dbname', 'warehouse')}_{os.getpid()}"
+    maintenance = _with_dbname(base, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_dbname(base, name)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def warehouse_schema(warehouse_url: str) -> Iterator[str]:
+    """A fresh schema in the test warehouse, dropped (with everything in it) after the test."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str, warehouse_schema: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to the test warehouse with ``warehouse_schema`` first on the search path."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(warehouse_schema)))
+        yield conn

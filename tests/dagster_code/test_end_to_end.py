@@ -1,0 +1,107 @@
+"""A demo file goes through the demo group: staging, transform, destination rows equal to the file."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from backend.pipelines.models import PipelineConfig
+from backend.runs.models import PipelineRunLog
+from dagster_code.factory import StagingLoadConfig
+from tests.dagster_code.conftest import drop_demo_file
+
+pytestmark = pytest.mark.django_db
+
+
+def _materialize(report, files: list[Path]) -> dg.ExecuteInProcessResult:
+    config = dg.RunConfig(
+        ops={"daily_sales_extract_and_load_staging": StagingLoadConfig(file_paths=[str(f) for f in files])}
+    )
+    return dg.materialize(
+        list(report.definitions.assets),
+        resources=report.definitions.resources,
+        run_config=config,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _file_rows(path: Path) -> list[tuple]:
+    with path.open(newline="") as handle:
+        return sorted(
+            (int(r["sale_id"]), r["sale_date"], r["region"], r["product_sku"], int(r["quantity"]), Decimal(r["amount"]))
+            for r in csv.DictReader(handle)
+        )
+
+
+def _destination_rows(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT sale_id, sale_date::text, region, product_sku, quantity, amount FROM dw.sales ORDER BY sale_id"
+        ).fetchall()
+
+
+def test_a_demo_file_reaches_the_destination_table(demo_pipeline, demo_warehouse, incoming):
+    path = drop_demo_file(incoming)
+
+    result = _materialize(demo_pipeline, [path])
+
+    assert result.success
+    assert _destination_rows(demo_warehouse) == _file_rows(path)
+    staging = result.asset_materializations_for_node("daily_sales_extract_and_load_staging")[0]
+    assert staging.metadata["rows_loaded"].value == 24
+    logs = {log.step: log for log in PipelineRunLog.objects.filter(dagster_run_id=result.run_id)}
+    assert logs["extract_load"].status == "SUCCESS"
+    assert logs["extract_load"].rows_loaded == 24
+    assert logs["extract_load"].source_files == [str(path)]
+    assert logs["transform"].status == "SUCCESS"
+    assert logs["transform"].target_table == "dw.sales"
+    assert PipelineConfig.objects.get(import_name="daily_sales").last_import_date is not None
+
+
+def test_a_second_day_appends_and_a_redelivered_file_does_not_duplicate(demo_pipeline, demo_warehouse, incoming):
+    first = drop_demo_file(incoming, "sales_2024-01-01.csv")
+    second = drop_demo_file(incoming, "sales_2024-01-02.csv")
+    assert _materialize(demo_pipeline, [first]).success
+    assert _materialize(demo_pipeline, [second]).success
+    assert _materialize(demo_pipeline, [first]).success
+    assert _destination_rows(demo_warehouse) == sorted(_file_rows(first) + _file_rows(second))
+
+
+def test_a_bad_file_fails_with_a_plain_error_and_changes_nothing(demo_pipeline, demo_warehouse, incoming):
+    good = drop_demo_file(incoming)
+    assert _materialize(demo_pipeline, [good]).success
+    before = _destination_rows(demo_warehouse)
+    with psycopg.connect(demo_warehouse) as conn:
+        staging_before = conn.execute("SELECT count(*) FROM staging.daily_sales").fetchone()[0]
+    bad = incoming / "sales_2024-01-09.csv"
+    bad.write_text("sale_id,sale_date,region,product_sku,quantity,amount\n500,2024-01-09,North,SKU-1,2,1.00\n"
+                   "501,2024-01-09,South,SKU-2,two,2.00\n")
+
+    result = _materialize(demo_pipeline, [bad])
+
+    assert not result.success
+    failure = PipelineRunLog.objects.get(dagster_run_id=result.run_id, step="extract_load")
+    assert failure.status == "FAILURE"
+    assert "sales_2024-01-09.csv" in failure.error_message
+    assert "row 2" in failure.error_message and "quantity" in failure.error_message
+    assert "Traceback" not in failure.error_message
+    assert _destination_rows(demo_warehouse) == before
+    with psycopg.connect(demo_warehouse) as conn:
+        assert conn.execute("SELECT count(*) FROM staging.daily_sales").fetchone()[0] == staging_before
+    assert not PipelineRunLog.objects.filter(dagster_run_id=result.run_id, step="transform").exists()
+
+
+def test_a_path_outside_the_watched_folder_is_refused(demo_pipeline, demo_warehouse, incoming, tmp_path):
+    outside = tmp_path / "sales_2024-01-01.csv"
+    outside.write_text("sale_id,sale_date,region,product_sku,quantity,amount\n1,2024-01-01,N,S,1,1\n")
+    result = _materialize(demo_pipeline, [outside])
+    assert not result.success
+    log = PipelineRunLog.objects.get(dagster_run_id=result.run_id)
+    assert "not inside the monitored folder" in log.error_message
+    assert _destination_rows(demo_warehouse) == []

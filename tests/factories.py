@@ -1,0 +1,50 @@
+"""factory-boy factories for the metadata models."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from backend.pipelines.models import DataQualityRule, PipelineConfig, PipelinePermission
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct-horse-battery")
+
+
+class PipelineConfigFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PipelineConfig
+
+    pipeline_name = "Sales"
+    import_name = factory.Sequence(lambda n: f"import_{n}")
+    file_pattern = "sales_*.csv"
+    monitored_directory = "/data/incoming/sales"
+    file_type = "csv"
+    staging_table = factory.LazyAttribute(lambda o: f"staging.{o.import_name}")
+    destination_table = factory.LazyAttribute(lambda o: f"dw.{o.import_name}")
+    load_method = "append"
+
+
+class DataQualityRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DataQualityRule
+
+    rule_name = factory.Sequence(lambda n: f"rule_{n}")
+    target_table = "staging.sales"
+    target_column = "sale_id"
+    check_type = "NOT_NULL"
+    check_expression = ""
+
+
+class PipelinePermissionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PipelinePermission
+
+    pipeline_name = "Sales"
+    can_run = True
