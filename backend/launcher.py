@@ -8,6 +8,7 @@ Procfiles and containers.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -90,6 +91,7 @@ def service_commands() -> dict[str, list[str]]:
             "launchpad",
         ],
         "dagster-webserver": [
+            *_after_code_server(),
             _bin("dagster-webserver"),
             "-w",
             workspace,
@@ -98,7 +100,7 @@ def service_commands() -> dict[str, list[str]]:
             "-p",
             str(PORTS["dagster"]),
         ],
-        "dagster-daemon": [_bin("dagster-daemon"), "run", "-w", workspace],
+        "dagster-daemon": [*_after_code_server(), _bin("dagster-daemon"), "run", "-w", workspace],
         "streamlit": [
             _bin("streamlit"),
             "run",
@@ -113,6 +115,30 @@ def service_commands() -> dict[str, list[str]]:
             "false",
         ],
     }
+
+
+def _after_code_server() -> list[str]:
+    """Prefix that holds a command until the code server answers, so it loads the location at once."""
+    return [sys.executable, "-m", "backend.launcher", "after-code-server"]
+
+
+def wait_for_code_server(port: int, timeout: float) -> bool:
+    """Wait until the code server's gRPC health check says SERVING (its port opens earlier)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service="DagsterApi"), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.RpcError:
+                pass
+            time.sleep(0.5)
+    return False
 
 
 def dagster_home() -> Path:
@@ -185,21 +211,50 @@ def _demo_logins() -> str:
     return "\n".join(f"  {line.split(' ', 1)[0]} / {line.split(' ', 1)[1]}" for line in logins.read_text().splitlines())
 
 
+def _answers(url: str, data: bytes | None = None) -> bytes | None:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - our own local services
+            return response.read() if response.status == 200 else None
+    except OSError:
+        return None
+
+
+_LOCATION_QUERY = json.dumps(
+    {
+        "query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+        "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    }
+).encode()
+
+
+def _dagster_location_loaded() -> bool:
+    """True once the webserver has loaded the code location (a load error is reported, not waited on)."""
+    body = _answers(f"http://127.0.0.1:{PORTS['dagster']}/graphql", _LOCATION_QUERY)
+    if body is None:
+        return False
+    entries = (json.loads(body).get("data") or {}).get("workspaceOrError", {}).get("locationEntries") or []
+    for entry in entries:
+        loaded = entry.get("locationOrLoadError") or {}
+        if entry.get("loadStatus") == "LOADED" and loaded.get("__typename") == "PythonError":
+            print(f"\n!! The Dagster code location failed to load: {loaded.get('message', '').strip()}\n", flush=True)
+            return True
+        if entry.get("loadStatus") == "LOADED" and loaded.get("__typename") == "RepositoryLocation":
+            return True
+    return False
+
+
 def _wait_until_up(started_at: float) -> None:
     checks = {
-        "Django": f"http://{HOST}:{PORTS['web']}/healthz",
-        "Dagster": f"http://127.0.0.1:{PORTS['dagster']}/server_info",
-        "Streamlit": f"http://{HOST}:{PORTS['streamlit']}/_stcore/health",
+        "Django": lambda: _answers(f"http://{HOST}:{PORTS['web']}/healthz"),
+        "Dagster": _dagster_location_loaded,
+        "Streamlit": lambda: _answers(f"http://{HOST}:{PORTS['streamlit']}/_stcore/health"),
     }
     pending = dict(checks)
     while pending and time.monotonic() - started_at < 600:
-        for name, url in list(pending.items()):
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own local services
-                    if response.status == 200:
-                        pending.pop(name)
-            except OSError:
-                pass
+        for name, check in list(pending.items()):
+            if check():
+                pending.pop(name)
         time.sleep(1)
     if pending:
         print(f"\n!! Not answering after 10 minutes: {', '.join(pending)}. See the log lines above.\n", flush=True)
@@ -279,6 +334,10 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run" and rest:
         return run_service(rest[0])
+    if command == "after-code-server" and rest:
+        if not wait_for_code_server(PORTS["code_server"], timeout=300):
+            print("The Dagster code server did not start within 5 minutes; starting anyway.", file=sys.stderr)
+        os.execvp(rest[0], rest)
     return main([])
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from dagster_code.engine.errors import ConfigError, LoadError, SchemaMismatchError
+from dagster_code.engine.errors import ConfigError, EngineError, LoadError, SchemaMismatchError
 from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
 from dagster_code.engine.parsers import ParsedFile, Parser
 
@@ -102,27 +103,33 @@ def map_columns(
     return targets
 
 
-def _data_row(line: int, multiline_rows: Sequence[tuple[int, int]]) -> int:
-    """The data row that COPY's ``line`` falls in: COPY also counts newlines inside quoted values."""
-    extra = 0
-    for row, newlines in multiline_rows:
-        if row + extra > line:
-            break
-        if line <= row + extra + newlines:
-            return row
-        extra += newlines
-    return line - extra
+def _data_row(line: int, batches: Iterable[pa.RecordBatch]) -> int:
+    """The data row holding COPY's ``line``: COPY counts the header line and newlines inside quoted values."""
+    row, start = 0, 2
+    for batch in batches:
+        newlines = pa.repeat(0, batch.num_rows)
+        for column in batch.columns:
+            newlines = pc.add(newlines, pc.fill_null(pc.count_substring(column, "\n"), 0))
+        for extra in newlines.to_pylist():
+            row += 1
+            if line <= start + extra:
+                return row
+            start += extra + 1
+    return row + line - start + 1
 
 
-def _copy_error(
-    file_name: str, table: str, exc: psycopg.Error, multiline_rows: Sequence[tuple[int, int]] = ()
-) -> LoadError:
+def _copy_error(file_name: str, table: str, exc: psycopg.Error, reparse: Callable[[], ParsedFile]) -> LoadError:
     diag = exc.diag
     primary = diag.message_primary or str(exc).splitlines()[0]
     where = ""
     match = _COPY_CONTEXT.search(diag.context or "")
     if match:
-        where = f" in data row {_data_row(int(match.group(1)), multiline_rows)}"
+        line = int(match.group(1))
+        try:  # only on this error path is the file read again, to count rows rather than lines
+            row = _data_row(line, reparse().batches)
+        except (EngineError, OSError):
+            row = line - 1
+        where = f" in data row {row}"
         if match.group(2):
             where += f", column {match.group(2)}"
     return LoadError(
@@ -139,23 +146,17 @@ def _copy_file(
     run_id: str,
     file_name: str,
     progress: Progress | None,
-    multiline_rows: list[tuple[int, int]],
 ) -> int:
-    """COPY the file's batches; ``multiline_rows`` collects (data row, newlines in it) for error messages."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+    """COPY the file's batches after a header line (PostgreSQL's line count is only exact past the first line end)."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
         table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in [*targets, RUN_ID_COLUMN])
     )
     rows = 0
     with cursor.copy(statement) as copy:
+        copy.write(",".join([*targets, RUN_ID_COLUMN]).encode() + b"\n")
         for batch in parsed.batches:
             if batch.num_rows == 0:
                 continue
-            newlines = None
-            for column in batch.columns:
-                counts = pc.fill_null(pc.count_substring(column, "\n"), 0)
-                newlines = counts if newlines is None else pc.add(newlines, counts)
-            for i in pc.indices_nonzero(newlines).to_pylist():
-                multiline_rows.append((rows + i + 1, newlines[i].as_py()))
             run_ids = pa.array([run_id] * batch.num_rows, type=pa.string())
             batch = pa.RecordBatch.from_arrays([*batch.columns, run_ids], names=[*targets, RUN_ID_COLUMN])
             buffer = io.BytesIO()
@@ -197,10 +198,9 @@ def load_files(
             for path in files:
                 parsed = parser(Path(path), options)
                 targets = map_columns(Path(path).name, parsed.columns, column_mapping, table_cols)
-                multiline_rows: list[tuple[int, int]] = []
                 try:
-                    rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress, multiline_rows)
+                    rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress)
                 except psycopg.Error as exc:
-                    raise _copy_error(Path(path).name, table, exc, multiline_rows) from exc
+                    raise _copy_error(Path(path).name, table, exc, partial(parser, Path(path), options)) from exc
                 loads.append(FileLoad(path=str(path), rows=rows))
     return LoadResult(table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0))

@@ -37,9 +37,9 @@ def insert_rows(conn: psycopg.Connection, table: str, columns: list[str], rows: 
 
 
 def table_rows(conn: psycopg.Connection, table: str, columns: str = "*") -> list[tuple]:
-    """Every row, ordered by all selected columns so comparisons are exact."""
-    query = sql.SQL("SELECT {} FROM {} ORDER BY 1, 2, 3").format(sql.SQL(columns), sql.Identifier(*table.split(".")))
-    return conn.execute(query).fetchall()
+    """Every row, sorted by all columns (NULLs last) so comparisons are exact."""
+    query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(columns), sql.Identifier(*table.split(".")))
+    return sorted(conn.execute(query).fetchall(), key=lambda row: [(value is None, value) for value in row])
 
 
 def write_file(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -48,25 +48,11 @@ def write_file(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 
 def load(
-    conn: psycopg.Connection,
-    table: str,
-    *files: Path,
-    run_id: str = "run-1",
-    file_type: str = "csv",
-    options: dict | None = None,
-    column_mapping: list[str] | dict[str, str] | None = None,
-    progress=None,
+    conn: psycopg.Connection, table: str, *files: Path, file_type: str = "csv", run_id: str = "run-1", **kwargs
 ) -> LoadResult:
-    return load_files(
-        conn,
-        table=table,
-        files=list(files),
-        parser=get_parser(file_type),
-        options=options or {},
-        column_mapping=column_mapping,
-        run_id=run_id,
-        progress=progress,
-    )
+    """``load_files`` with the registered parser for ``file_type``; no options or mapping unless given."""
+    kwargs = {"options": {}, "column_mapping": None, **kwargs}
+    return load_files(conn, table=table, files=list(files), parser=get_parser(file_type), run_id=run_id, **kwargs)
 
 
 @pytest.fixture
@@ -98,12 +84,13 @@ def test_typed_columns_load_exact_values(warehouse: psycopg.Connection, warehous
         tmp_path / "orders.csv",
         "id,amount,ordered_on,paid_at,paid\n"
         "1,12345.6789,2024-02-29,2024-03-01T12:30:00+02:00,true\n"
-        "-2,-0.1000,1999-12-31,2024-03-01 23:59:59.5+00,f\n",
+        "-2,-0.1000,1999-12-31,2024-03-01 23:59:59.5+00,f\n"
+        "3,,,,\n",
     )
 
     result = load(warehouse, table, path)
 
-    assert result.rows_loaded == 2
+    assert result.rows_loaded == 3
     assert table_rows(warehouse, table) == [
         (
             -2,
@@ -114,6 +101,7 @@ def test_typed_columns_load_exact_values(warehouse: psycopg.Connection, warehous
             "run-1",
         ),
         (1, Decimal("12345.6789"), dt.date(2024, 2, 29), dt.datetime(2024, 3, 1, 10, 30, tzinfo=dt.UTC), True, "run-1"),
+        (3, None, None, None, None, "run-1"),
     ]
 
 
@@ -136,7 +124,7 @@ def test_quoting_newlines_and_unicode_round_trip_into_the_table(
 
     load(warehouse, people, path)
 
-    assert table_rows(warehouse, people, "id, name")[:6] == list(enumerate(names, start=1))
+    assert table_rows(warehouse, people, "id, name") == [*enumerate(names, start=1), (100, "Ann"), (101, "Bob")]
 
 
 @pytest.mark.parametrize(("file_type", "separator"), [("tsv", "\t"), ("psv", "|")])
@@ -223,15 +211,26 @@ def test_bad_value_names_file_row_and_column_and_leaves_rows_unchanged(
     assert table_rows(warehouse, people) == BEFORE
 
 
-def test_bad_value_after_multiline_values_reports_its_data_row(
-    warehouse: psycopg.Connection, people: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("body", "row"),
+    [
+        ('1,"two\nlines"\n2,"three\nlong\nlines"\nx,Cy\n', 3),
+        ('x,"two\nlines"\n2,Bob\n', 1),
+        ('1,Ann\nx,"two\r\nlines"\n3,Cy\n', 2),
+        ("".join(f'{i},"line\n{i}"\n' for i in range(1, 4321)) + "x,Cy\n", 4321),
+    ],
+    ids=["after-multiline-rows", "in-first-row", "in-multiline-row", "across-batches"],
+)
+def test_bad_value_near_multiline_values_reports_its_data_row(
+    warehouse: psycopg.Connection, people: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, row: int
 ) -> None:
-    path = write_file(tmp_path / "notes.csv", 'id,name\n1,"two\nlines"\n2,"three\nlong\nlines"\nx,Cy\n')
+    monkeypatch.setattr(parsers, "BLOCK_SIZE", 16 << 10)
+    path = write_file(tmp_path / "notes.csv", "id,name\n" + body)
 
     with pytest.raises(LoadError) as caught:
         load(warehouse, people, path)
 
-    assert 'integer: "x" in data row 3, column id.' in caught.value.message
+    assert f'integer: "x" in data row {row}, column id.' in caught.value.message
     assert table_rows(warehouse, people) == BEFORE
 
 

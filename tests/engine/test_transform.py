@@ -1,0 +1,240 @@
+"""Staging -> destination: procedures and the built-in insert strategy, in one all-or-nothing transaction."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from dagster_code.engine.errors import ConfigError, TransformError
+from dagster_code.engine.transform import LOCK_NAMESPACE, TransformResult, TransformStep, run_transform
+
+
+def ident(name: str) -> sql.Identifier:
+    return sql.Identifier(*name.split("."))
+
+
+def create_table(conn: psycopg.Connection, table: str, columns: str) -> None:
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident(table), sql.SQL(columns)))
+
+
+def insert(conn: psycopg.Connection, table: str, columns: list[str], rows: list[tuple]) -> None:
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        ident(table),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
+    with conn.cursor() as cursor:
+        cursor.executemany(statement, rows)
+
+
+def table_rows(conn: psycopg.Connection, table: str) -> list[tuple]:
+    rows = conn.execute(sql.SQL("SELECT * FROM {}").format(ident(table))).fetchall()
+    return sorted(rows, key=lambda row: [(value is None, value) for value in row])
+
+
+def create_procedure(conn: psycopg.Connection, name: str, body: str) -> None:
+    """A plpgsql procedure ``name(run_id text, tables_to_truncate text[])``; ``body`` may use {schema}."""
+    conn.execute(
+        sql.SQL("CREATE PROCEDURE {}(run_id text, tables_to_truncate text[]) LANGUAGE plpgsql AS {}").format(
+            ident(name), sql.Literal(f"BEGIN {body} END")
+        )
+    )
+
+
+@pytest.fixture
+def tables(warehouse: psycopg.Connection, warehouse_schema: str) -> dict[str, str]:
+    """Staging ``stg`` with rows of run-1 and run-0; destinations ``sales`` and ``archive`` with one old row each."""
+    names = {key: f"{warehouse_schema}.{key}" for key in ("stg", "sales", "archive", "calls")}
+    create_table(warehouse, names["stg"], "id integer, amount numeric, note text, dagster_run_id text")
+    insert(
+        warehouse,
+        names["stg"],
+        ["id", "amount", "note", "dagster_run_id"],
+        [(1, 10, "new", "run-1"), (2, 20, "new", "run-1"), (9, 90, "older run", "run-0")],
+    )
+    for key in ("sales", "archive"):
+        create_table(warehouse, names[key], "id integer, amount numeric, loaded_at text DEFAULT 'now'")
+        insert(warehouse, names[key], ["id", "amount", "loaded_at"], [(0, 0, "yesterday")])
+    create_table(warehouse, names["calls"], "run_id text, tables_to_truncate text[]")
+    return names
+
+
+def step(tables: dict[str, str], destination: str, load_method: str, **kwargs) -> TransformStep:
+    return TransformStep(
+        import_name=f"{destination}_import",
+        staging_table=tables["stg"],
+        destination_table=tables[destination],
+        load_method=load_method,
+        **kwargs,
+    )
+
+
+OLD = [(0, 0, "yesterday")]
+NEW = [(1, 10, "now"), (2, 20, "now")]
+
+
+# ------------------------------------------------------------------------------ procedures
+
+
+def test_procedure_receives_the_run_id_and_its_replace_tables(
+    warehouse: psycopg.Connection, warehouse_schema: str, tables: dict[str, str]
+) -> None:
+    proc = f"{warehouse_schema}.load_sales"
+    create_procedure(
+        warehouse,
+        proc,
+        f"INSERT INTO {warehouse_schema}.calls VALUES (run_id, tables_to_truncate);"
+        f"DELETE FROM {warehouse_schema}.sales;"
+        f"INSERT INTO {warehouse_schema}.sales (id, amount) "
+        f"SELECT id, amount * 2 FROM {warehouse_schema}.stg WHERE dagster_run_id = run_id;",
+    )
+
+    results = run_transform(warehouse, [step(tables, "sales", "replace", procedure=proc)], "run-1")
+
+    assert table_rows(warehouse, tables["calls"]) == [("run-1", [tables["sales"]])]
+    assert table_rows(warehouse, tables["sales"]) == [(1, 20, "now"), (2, 40, "now")]
+    assert results == [
+        TransformResult("sales_import", tables["sales"], staging_rows=2, destination_rows=2, truncated=True)
+    ]
+
+
+def test_procedure_for_an_append_destination_gets_no_table_to_truncate(
+    warehouse: psycopg.Connection, warehouse_schema: str, tables: dict[str, str]
+) -> None:
+    proc = f"{warehouse_schema}.log_call"
+    create_procedure(warehouse, proc, f"INSERT INTO {warehouse_schema}.calls VALUES (run_id, tables_to_truncate);")
+
+    run_transform(warehouse, [step(tables, "sales", "append", procedure=proc)], "run-7")
+
+    assert table_rows(warehouse, tables["calls"]) == [("run-7", [])]
+    assert table_rows(warehouse, tables["sales"]) == OLD
+
+
+def test_procedure_shared_by_two_imports_is_called_once_with_both_replace_tables(
+    warehouse: psycopg.Connection, warehouse_schema: str, tables: dict[str, str]
+) -> None:
+    proc = f"{warehouse_schema}.log_call"
+    create_procedure(warehouse, proc, f"INSERT INTO {warehouse_schema}.calls VALUES (run_id, tables_to_truncate);")
+
+    run_transform(
+        warehouse,
+        [step(tables, "sales", "replace", procedure=proc), step(tables, "archive", "replace", procedure=proc)],
+        "run-1",
+    )
+
+    assert table_rows(warehouse, tables["calls"]) == [("run-1", sorted([tables["archive"], tables["sales"]]))]
+
+
+def test_failing_procedure_is_a_transform_error_and_changes_nothing(
+    warehouse: psycopg.Connection, warehouse_schema: str, tables: dict[str, str]
+) -> None:
+    proc = f"{warehouse_schema}.broken"
+    create_procedure(
+        warehouse,
+        proc,
+        f"INSERT INTO {warehouse_schema}.archive (id, amount) VALUES (99, 99);"
+        "RAISE EXCEPTION 'amount column is missing for %', run_id;",
+    )
+
+    with pytest.raises(TransformError) as caught:
+        run_transform(
+            warehouse,
+            [step(tables, "sales", "replace"), step(tables, "archive", "append", procedure=proc)],
+            "run-1",
+        )
+
+    assert caught.value.message == (
+        "The transform for sales_import, archive_import failed: amount column is missing for run-1. "
+        "The destination was left unchanged."
+    )
+    assert table_rows(warehouse, tables["sales"]) == OLD
+    assert table_rows(warehouse, tables["archive"]) == OLD
+    assert len(table_rows(warehouse, tables["stg"])) == 3
+
+
+# ------------------------------------------------------------------------- insert strategy
+
+
+def test_replace_truncates_only_replace_destinations(warehouse: psycopg.Connection, tables: dict[str, str]) -> None:
+    results = run_transform(warehouse, [step(tables, "sales", "replace"), step(tables, "archive", "append")], "run-1")
+
+    assert table_rows(warehouse, tables["sales"]) == NEW
+    assert table_rows(warehouse, tables["archive"]) == OLD + NEW
+    assert [(r.import_name, r.staging_rows, r.destination_rows, r.truncated) for r in results] == [
+        ("sales_import", 2, 2, True),
+        ("archive_import", 2, 3, False),
+    ]
+
+
+def test_append_keeps_existing_rows_across_runs(warehouse: psycopg.Connection, tables: dict[str, str]) -> None:
+    run_transform(warehouse, [step(tables, "sales", "append")], "run-0")
+    run_transform(warehouse, [step(tables, "sales", "append")], "run-1")
+
+    assert table_rows(warehouse, tables["sales"]) == OLD + NEW + [(9, 90, "now")]
+
+
+def test_insert_strategy_copies_shared_columns_of_this_run_only(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    results = run_transform(warehouse, [step(tables, "sales", "append", strategy="insert")], "run-0")
+
+    assert table_rows(warehouse, tables["sales"]) == OLD + [(9, 90, "now")]
+    assert results[0].staging_rows == 1
+
+
+def test_insert_strategy_refuses_tables_without_a_shared_column(
+    warehouse: psycopg.Connection, warehouse_schema: str, tables: dict[str, str]
+) -> None:
+    tables["other"] = f"{warehouse_schema}.other"
+    create_table(warehouse, tables["other"], "label text")
+    insert(warehouse, tables["other"], ["label"], [("keep me",)])
+
+    with pytest.raises(ConfigError) as caught:
+        run_transform(warehouse, [step(tables, "sales", "replace"), step(tables, "other", "replace")], "run-1")
+
+    assert caught.value.message == f"{tables['stg']} and {tables['other']} have no column in common."
+    assert table_rows(warehouse, tables["sales"]) == OLD
+    assert table_rows(warehouse, tables["other"]) == [("keep me",)]
+
+
+def test_unknown_strategy_is_a_config_error_and_changes_nothing(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_transform(warehouse, [step(tables, "sales", "replace", strategy="upsert")], "run-1")
+
+    assert caught.value.message == "Unknown transform strategy 'upsert'."
+    assert table_rows(warehouse, tables["sales"]) == OLD
+
+
+def test_missing_destination_is_a_config_error_naming_it(
+    warehouse: psycopg.Connection, warehouse_schema: str, tables: dict[str, str]
+) -> None:
+    tables["gone"] = f"{warehouse_schema}.gone"
+
+    with pytest.raises(ConfigError) as caught:
+        run_transform(warehouse, [step(tables, "gone", "append")], "run-1")
+
+    assert caught.value.message == f"The table {warehouse_schema}.gone does not exist in the warehouse."
+
+
+def test_no_steps_do_nothing(warehouse: psycopg.Connection) -> None:
+    assert run_transform(warehouse, [], "run-1") == []
+
+
+# ---------------------------------------------------------------------------------- locking
+
+
+def test_destination_locked_by_another_run_blocks_the_transform(
+    warehouse: psycopg.Connection, warehouse_url: str, tables: dict[str, str]
+) -> None:
+    with psycopg.connect(warehouse_url, autocommit=True) as other_run:
+        other_run.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK_NAMESPACE + tables["sales"],))
+        warehouse.execute("SET lock_timeout = '200ms'")
+
+        with pytest.raises(TransformError) as caught:
+            run_transform(warehouse, [step(tables, "sales", "replace")], "run-1")
+
+    assert "lock timeout" in caught.value.message
+    assert table_rows(warehouse, tables["sales"]) == OLD
