@@ -22,6 +22,9 @@ from backend import embedded
 
 BASE_DIR = embedded.BASE_DIR
 HOST = os.environ.get("LAUNCHPAD_HOST", "127.0.0.1")
+CODE_SERVER_HOST = os.environ.get("DAGSTER_CODE_SERVER_HOST", "127.0.0.1")
+CODE_SERVER_BIND = os.environ.get("DAGSTER_CODE_SERVER_BIND", "127.0.0.1")
+DAGSTER_BIND = os.environ.get("DAGSTER_WEBSERVER_BIND", "127.0.0.1")
 PORTS = {
     "web": int(os.environ.get("LAUNCHPAD_WEB_PORT", "8000")),
     "dagster": int(os.environ.get("DAGSTER_WEBSERVER_PORT", "3000")),
@@ -84,7 +87,7 @@ def service_commands() -> dict[str, list[str]]:
             "-m",
             "dagster_code.definitions",
             "-h",
-            "127.0.0.1",
+            CODE_SERVER_BIND,
             "-p",
             str(PORTS["code_server"]),
             "--location-name",
@@ -96,7 +99,7 @@ def service_commands() -> dict[str, list[str]]:
             "-w",
             workspace,
             "-h",
-            "127.0.0.1",
+            DAGSTER_BIND,
             "-p",
             str(PORTS["dagster"]),
         ],
@@ -128,7 +131,7 @@ def wait_for_code_server(port: int, timeout: float) -> bool:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with grpc.insecure_channel(f"{CODE_SERVER_HOST}:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
@@ -164,7 +167,12 @@ def prepare_environment() -> list[str]:
     os.environ["DAGSTER_HOME"] = str(home)
     deploy = BASE_DIR / "deploy"
     (home / "dagster.yaml").write_text((deploy / "dagster.yaml").read_text())
-    workspace = (deploy / "workspace.yaml").read_text().replace("port: 4266", f"port: {PORTS['code_server']}")
+    workspace = (
+        (deploy / "workspace.yaml")
+        .read_text()
+        .replace("port: 4266", f"port: {PORTS['code_server']}")
+        .replace("host: 127.0.0.1", f"host: {CODE_SERVER_HOST}")
+    )
     (home / "workspace.yaml").write_text(workspace)
     os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{PORTS['dagster']}/graphql")
     os.environ.setdefault("DAGSTER_UI_URL", f"http://127.0.0.1:{PORTS['dagster']}")
@@ -200,7 +208,8 @@ def manage(*args: str) -> None:
 def set_up() -> list[str]:
     started = prepare_environment()
     manage("migrate", "--noinput", "-v", "0")
-    manage("seed_demo")
+    if os.environ.get("LAUNCHPAD_SEED_DEMO", "true").lower() not in {"0", "false", "no"}:
+        manage("seed_demo")
     return started
 
 
@@ -310,19 +319,22 @@ def run_tests(pytest_args: list[str]) -> int:
     return code
 
 
-def run_service(name: str) -> int:
+def run_service(name: str, extra: list[str]) -> int:
     prepare_environment()
     commands = service_commands()
     if name not in commands:
         print(f"Unknown service {name!r}; choose one of: {', '.join(commands)}", file=sys.stderr)
         return 2
-    os.execvp(commands[name][0], commands[name])
+    command = [*commands[name], *extra]
+    os.execvp(command[0], command)
     return 0  # unreachable
 
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m backend.launcher up | test [pytest args] | setup | run <service>", file=sys.stderr)
+        print(
+            "usage: python -m backend.launcher up | test [pytest args] | setup | run <service> [args]", file=sys.stderr
+        )
         return 2
     command, rest = argv[0], argv[1:]
     if command == "up":
@@ -333,7 +345,7 @@ def main(argv: list[str]) -> int:
         set_up()
         return 0
     if command == "run" and rest:
-        return run_service(rest[0])
+        return run_service(rest[0], rest[1:])
     if command == "after-code-server" and rest:
         if not wait_for_code_server(PORTS["code_server"], timeout=300):
             print("The Dagster code server did not start within 5 minutes; starting anyway.", file=sys.stderr)

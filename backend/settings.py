@@ -125,9 +125,9 @@ STREAMLIT_URL = env("STREAMLIT_URL", default="http://127.0.0.1:8501")
 OPENAI_API_KEY_ENV_VAR = "OPENAI_API_KEY"  # resolved on use; never stored in settings
 
 # Celery: short broker timeouts so an outage is a clear error in seconds, not a hung request.
-CELERY_BROKER_URL = CELERY_RESULT_BACKEND = (
-    "redis+socket://" + REDIS_URL.removeprefix("unix://").split("?")[0] if REDIS_URL.startswith("unix://") else REDIS_URL
-)
+# Celery (kombu) spells a Unix socket "redis+socket:///path"; redis-py spells it "unix:///path".
+_REDIS_SOCKET = REDIS_URL.removeprefix("unix://").split("?")[0] if REDIS_URL.startswith("unix://") else None
+CELERY_BROKER_URL = CELERY_RESULT_BACKEND = f"redis+socket://{_REDIS_SOCKET}" if _REDIS_SOCKET else REDIS_URL
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 5}
 CELERY_TASK_ACKS_LATE = True

@@ -80,8 +80,10 @@ def test_a_bad_file_fails_with_a_plain_error_and_changes_nothing(demo_pipeline, 
     with psycopg.connect(demo_warehouse) as conn:
         staging_before = conn.execute("SELECT count(*) FROM staging.daily_sales").fetchone()[0]
     bad = incoming / "sales_2024-01-09.csv"
-    bad.write_text("sale_id,sale_date,region,product_sku,quantity,amount\n500,2024-01-09,North,SKU-1,2,1.00\n"
-                   "501,2024-01-09,South,SKU-2,two,2.00\n")
+    bad.write_text(
+        "sale_id,sale_date,region,product_sku,quantity,amount\n500,2024-01-09,North,SKU-1,2,1.00\n"
+        "501,2024-01-09,South,SKU-2,two,2.00\n"
+    )
 
     result = _materialize(demo_pipeline, [bad])
 
