@@ -1,7 +1,9 @@
 """Benchmark: Launchpad's CSV loader against ``psql \\copy`` of the same file.
 
-Generates a sales-like CSV (``--rows`` rows), then loads it ``--repeat`` times with each side
-into an identically shaped table in a throw-away schema and keeps the best time of each:
+Generates a sales-like CSV (``--rows`` rows), then loads it ``--warmup`` times untimed and
+``--repeat`` times timed with each side (alternating, the table truncated and a CHECKPOINT
+before each load) into an identically shaped table in a throw-away schema, and keeps the
+best time of each:
 
 * launchpad: ``dagster_code.engine.loader.load_files`` with the ``csv`` parser (Arrow batches
   re-encoded as CSV and streamed through ``COPY ... FROM STDIN``, ``dagster_run_id`` appended),
@@ -10,9 +12,10 @@ into an identically shaped table in a throw-away schema and keeps the best time 
   DEFAULT, so both tables end with the same rows.
 
 Both tables are checked to hold the same rows (count, sums, NULL counts) and the figures the
-generator wrote; any difference fails the run. A second Launchpad load of a file a quarter of
-the size shows whether peak memory grows with the file. The last line printed is one JSON
-object with the figures; ``ratio`` is launchpad_s / psql_s (lower is better, 1.0 = as fast as psql).
+generator wrote; any difference fails the run. One more Launchpad load of a file of another
+size (``--memory-rows``, default a quarter) shows whether peak memory grows with the file.
+The last line printed is one JSON object with the figures; ``ratio`` is launchpad_s / psql_s
+(lower is better, 1.0 = as fast as psql).
 
     .venv/bin/python bench/bench_loader.py [--rows 1000000] [--repeat 3] [--breakdown]
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -120,6 +124,14 @@ def generate_csv(path: Path, rows: int, seed: int) -> DataFile:
 
 
 # ------------------------------------------------------------------------------------ database
+
+
+def code_fingerprint() -> str:
+    """Short hash of the loader and parser sources, so figures can be tied to the code they measured."""
+    digest = hashlib.sha256()
+    for name in ("loader.py", "parsers.py"):
+        digest.update((ROOT / "dagster_code" / "engine" / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def warehouse_url() -> str:
@@ -230,7 +242,7 @@ def run_psql(psql: str, url: str, schema: str, table: str, data: DataFile) -> fl
         command = f"\\copy {target.as_string(conn)} FROM '{path}' WITH (FORMAT csv, HEADER true)"
     started = time.perf_counter()
     result = subprocess.run(
-        [psql, "--no-psqlrc", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command],
+        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command],
         capture_output=True,
         text=True,
     )
@@ -269,6 +281,7 @@ def child_main(spec_json: str) -> int:
     spec = json.loads(spec_json)
     parser = get_parser("csv")
     rss_before = _maxrss_mb()
+    pandas_before = "pandas" in sys.modules
     started = time.perf_counter()
     with psycopg.connect(os.environ["WAREHOUSE_URL"], application_name="launchpad-bench") as conn:
         result = load_files(
@@ -282,9 +295,15 @@ def child_main(spec_json: str) -> int:
         )
     elapsed = time.perf_counter() - started
     peak = _maxrss_mb()
-    print(
-        json.dumps({"seconds": elapsed, "rows": result.rows_loaded, "rss_before_mb": rss_before, "peak_rss_mb": peak})
-    )
+    figures = {
+        "seconds": elapsed,
+        "rows": result.rows_loaded,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak,
+        # pyarrow imports pandas lazily on its first Python-to-Arrow conversion; that is part of the growth
+        "imported_pandas": "pandas" in sys.modules and not pandas_before,
+    }
+    print(json.dumps(figures))
     return 0
 
 
@@ -312,18 +331,15 @@ def breakdown(data: DataFile) -> dict[str, float]:
     parsed = parser(data.path, {})
     names = [*parsed.columns, loader.RUN_ID_COLUMN]
     encoded = 0
-    runid_s = 0.0
     started = time.perf_counter()
     for batch in parsed.batches:
-        t = time.perf_counter()
         run_ids = pa.array([LAUNCHPAD_RUN_ID] * batch.num_rows, type=pa.string())
-        runid_s += time.perf_counter() - t
         batch = pa.RecordBatch.from_arrays([*batch.columns, run_ids], names=names)
         buffer = io.BytesIO()
         pacsv.write_csv(batch, buffer, loader._WRITE_OPTIONS)
         encoded += buffer.getbuffer().nbytes
     encode_s = time.perf_counter() - started
-    return {"parse_s": parse_s, "parse_encode_s": encode_s, "runid_column_s": runid_s, "copy_mb": _mb(encoded)}
+    return {"parse_s": parse_s, "parse_encode_s": encode_s, "copy_mb": _mb(encoded)}
 
 
 # ------------------------------------------------------------------------------------ main
@@ -333,19 +349,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the generated CSV (default 1,000,000)")
     ap.add_argument("--repeat", type=int, default=3, help="timed loads per side; the best is kept (default 3)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed loads per side before the timed ones (default 1)")
     ap.add_argument("--seed", type=int, default=20240601, help="random seed for the generated data")
     ap.add_argument("--tmpdir", default=None, help="where to write the CSV files (default: the system temp dir)")
-    ap.add_argument("--no-memory-check", action="store_true", help="skip the second, quarter-size memory run")
+    ap.add_argument(
+        "--memory-rows",
+        type=int,
+        default=None,
+        help="rows of the second file loaded once to compare peak memory (default --rows / 4; 0 skips it)",
+    )
     ap.add_argument("--breakdown", action="store_true", help="also time the loader's client-side stages alone")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child_main(args.child)
-    if args.rows < 1 or args.repeat < 1:
-        ap.error("--rows and --repeat must be at least 1")
+    if args.rows < 1 or args.repeat < 1 or args.warmup < 0:
+        ap.error("--rows and --repeat must be at least 1, --warmup at least 0")
+    memory_rows = args.rows // 4 if args.memory_rows is None else args.memory_rows
 
-    url = warehouse_url()
-    os.environ["WAREHOUSE_URL"] = url
+    fingerprint = code_fingerprint()
     psql = psql_binary()
     import psycopg
     from psycopg import sql
@@ -357,16 +379,24 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         data = generate_csv(Path(tmp) / "sales.csv", args.rows, args.seed)
         print(f"  {data.path.name}: {data.size_mb:.1f} MB in {time.perf_counter() - t:.1f}s", flush=True)
-        small = None
-        if not args.no_memory_check and args.rows >= 4:
-            small = generate_csv(Path(tmp) / "sales_quarter.csv", args.rows // 4, args.seed + 1)
+        second = None
+        if memory_rows > 0:
+            second = generate_csv(Path(tmp) / "sales_second.csv", memory_rows, args.seed + 1)
 
+        url = warehouse_url()  # after generating the data, so a just-started embedded server is fresh
+        os.environ["WAREHOUSE_URL"] = url
         conn = psycopg.connect(url, autocommit=True)
         try:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             create_table(conn, schema, lp_table, None)
             create_table(conn, schema, pg_table, BASELINE_RUN_ID)
             server = conn.execute("SHOW server_version").fetchone()[0]
+
+            for _ in range(args.warmup):  # server caches, catalog and page cache warm for both sides
+                reset_table(conn, schema, pg_table)
+                run_psql(psql, url, schema, pg_table, data)
+                reset_table(conn, schema, lp_table)
+                run_launchpad(f"{schema}.{lp_table}", data)
 
             lp_runs: list[dict[str, float]] = []
             pg_runs: list[float] = []
@@ -381,15 +411,18 @@ def main(argv: list[str] | None = None) -> int:
             pg_summary = table_summary(conn, schema, pg_table)
             verify(lp_summary, pg_summary, data)
 
-            small_run = None
-            if small is not None:
+            second_run = None
+            if second is not None:
                 reset_table(conn, schema, lp_table)
-                small_run = run_launchpad(f"{schema}.{lp_table}", small)
+                second_run = run_launchpad(f"{schema}.{lp_table}", second)
             extra = breakdown(data) if args.breakdown else None
         finally:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
             conn.close()
 
+    if code_fingerprint() != fingerprint:
+        print("WARNING: loader.py or parsers.py changed while the bench ran; the figures mix versions", file=sys.stderr)
+        fingerprint += "+changed"
     lp_s = min(r["seconds"] for r in lp_runs)
     pg_s = min(pg_runs)
     peak = max(r["peak_rss_mb"] for r in lp_runs)
@@ -397,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, object] = {
         "bench": "loader_copy",
         "baseline": "psql \\copy",
+        "code": fingerprint,
         "rows": data.rows,
         "file_mb": round(data.size_mb, 2),
         "repeat": args.repeat,
@@ -409,13 +443,15 @@ def main(argv: list[str] | None = None) -> int:
         "psql_mb_per_s": round(data.size_mb / pg_s, 2),
         "peak_rss_mb": round(peak, 1),
         "rss_growth_mb": round(peak - before, 1),
+        "load_imported_pandas": any(r["imported_pandas"] for r in lp_runs),
     }
-    if small is not None and small_run is not None:
+    if second is not None and second_run is not None:
+        second_peak, second_before = second_run["peak_rss_mb"], second_run["rss_before_mb"]
         figures.update(
-            small_rows=small.rows,
-            small_file_mb=round(small.size_mb, 2),
-            small_peak_rss_mb=round(small_run["peak_rss_mb"], 1),
-            small_rss_growth_mb=round(small_run["peak_rss_mb"] - small_run["rss_before_mb"], 1),
+            second_rows=second.rows,
+            second_file_mb=round(second.size_mb, 2),
+            second_peak_rss_mb=round(second_peak, 1),
+            second_rss_growth_mb=round(second_peak - second_before, 1),
         )
     if extra:
         figures.update({f"client_{k}": round(v, 3) for k, v in extra.items()})
@@ -426,19 +462,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  psql \\copy (baseline): {pg_s:7.2f}s  {data.rows / pg_s:>10,.0f} rows/s  {data.size_mb / pg_s:6.1f} MB/s")
     print(f"  ratio launchpad/psql : {lp_s / pg_s:7.2f}x  (1.0 = as fast as psql; lower is better)")
     print(f"  loader peak RSS      : {peak:7.1f} MB  (+{peak - before:.1f} MB over the process before loading)")
-    if small is not None and small_run is not None:
+    if figures["load_imported_pandas"]:
+        print("                         (the growth includes pandas, which pyarrow imported during the load)")
+    if second is not None and second_run is not None:
         print(
-            f"  quarter-size file    : {small.size_mb:7.1f} MB -> peak RSS {small_run['peak_rss_mb']:.1f} MB "
-            f"(+{small_run['peak_rss_mb'] - small_run['rss_before_mb']:.1f} MB): "
-            f"{'similar' if abs(small_run['peak_rss_mb'] - peak) < 0.25 * peak else 'DIFFERENT'} peak at 4x the data"
+            f"  second file          : {second.rows:,} rows, {second.size_mb:.1f} MB -> peak RSS {second_peak:.1f} MB "
+            f"(+{second_peak - second_before:.1f} MB); vs the main file: size x{second.size_mb / data.size_mb:.2f}, "
+            f"peak RSS x{second_peak / peak:.2f}"
         )
     if extra:
         print(
-            f"  client side alone    : parse {extra['parse_s']:.2f}s, parse+re-encode {extra['parse_encode_s']:.2f}s "
-            f"(run-id column {extra['runid_column_s']:.2f}s), {extra['copy_mb']:.1f} MB sent to COPY "
+            f"  client side alone    : parse {extra['parse_s']:.2f}s, parse+re-encode {extra['parse_encode_s']:.2f}s, "
+            f"{extra['copy_mb']:.1f} MB sent to COPY "
             f"vs {data.size_mb:.1f} MB file"
         )
     print("  verified: same row count, sum(amount), NULL counts and checksums in both tables")
+    print(f"  code: loader.py + parsers.py sha256 {fingerprint}")
     print(json.dumps(figures))
     return 0
 

@@ -17,7 +17,8 @@ INTEGRATION_FIXTURES = {"db", "transactional_db", "django_db_setup", "warehouse"
 def pytest_collection_modifyitems(config, items) -> None:
     """Tests that touch a real server are integration tests (CI runs them twice)."""
     for item in items:
-        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("e2e"):
+        uses_server = INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_server or item.get_closest_marker("django_db") or item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.integration)
 
 

@@ -107,3 +107,28 @@ def test_a_path_outside_the_watched_folder_is_refused(demo_pipeline, demo_wareho
     log = PipelineRunLog.objects.get(dagster_run_id=result.run_id)
     assert "not inside the monitored folder" in log.error_message
     assert _destination_rows(demo_warehouse) == []
+
+
+def test_a_header_only_file_loads_zero_rows_and_is_logged(demo_pipeline, demo_warehouse, incoming):
+    empty_day = incoming / "sales_2024-01-10.csv"
+    empty_day.write_text("sale_id,sale_date,region,product_sku,quantity,amount\n")
+
+    result = _materialize(demo_pipeline, [empty_day])
+
+    assert result.success
+    logs = {log.step: log for log in PipelineRunLog.objects.filter(dagster_run_id=result.run_id)}
+    assert (logs["extract_load"].status, logs["extract_load"].rows_loaded) == ("SUCCESS", 0)
+    assert (logs["transform"].status, logs["transform"].rows_loaded) == ("SUCCESS", 0)
+    assert _destination_rows(demo_warehouse) == []
+
+
+def test_an_empty_file_fails_with_a_clear_error(demo_pipeline, demo_warehouse, incoming):
+    empty = incoming / "sales_2024-01-11.csv"
+    empty.write_bytes(b"")
+
+    result = _materialize(demo_pipeline, [empty])
+
+    assert not result.success
+    log = PipelineRunLog.objects.get(dagster_run_id=result.run_id)
+    assert log.error_message == "sales_2024-01-11.csv is empty: expected a header row with column names."
+    assert log.resolution_hint
