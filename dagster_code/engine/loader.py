@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from dagster_code.engine.errors import ConfigError, EngineError, LoadError, SchemaMismatchError
 from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
@@ -152,7 +153,7 @@ def _copy_file(
         table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in [*targets, RUN_ID_COLUMN])
     )
     rows = 0
-    with cursor.copy(statement) as copy:
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         copy.write(",".join([*targets, RUN_ID_COLUMN]).encode() + b"\n")
         for batch in parsed.batches:
             if batch.num_rows == 0:
