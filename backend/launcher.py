@@ -116,6 +116,8 @@ def service_commands() -> dict[str, list[str]]:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--client.toolbarMode",
+            "minimal",
         ],
     }
 

@@ -96,3 +96,12 @@ def test_the_config_list_shows_why_the_orchestrator_skipped_an_import(admin_clie
     response = admin_client.get(reverse("admin:pipelines_pipelineconfig_changelist"))
     assert response.status_code == 200
     assert "No parser is registered for" in response.content.decode().replace("&#x27;", "'")
+
+
+def test_admin_pages_link_to_the_dagster_ui_and_the_analytics_hub(admin_client, settings):
+    settings.DAGSTER_UI_URL = "http://dagster.example:3000"
+    settings.STREAMLIT_URL = "http://hub.example:8501"
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert 'href="http://dagster.example:3000"' in page
+    assert 'href="http://hub.example:8501"' in page
+    assert '<div id="site-name"><a href="/admin/">Launchpad</a></div>' in page
