@@ -210,6 +210,8 @@ def manage(*args: str) -> None:
 def set_up() -> list[str]:
     started = prepare_environment()
     manage("migrate", "--noinput", "-v", "0")
+    # Create Dagster's tables once, before several Dagster processes race to do it.
+    subprocess.run([_bin("dagster"), "instance", "migrate"], check=True, cwd=BASE_DIR, stdout=subprocess.DEVNULL)
     if os.environ.get("LAUNCHPAD_SEED_DEMO", "true").lower() not in {"0", "false", "no"}:
         manage("seed_demo")
     return started

@@ -110,6 +110,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "frontend_templates" / "static"]
 STATIC_ROOT = embedded.data_dir(BASE_DIR) / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
@@ -117,7 +118,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "runs:dashboard"
+LOGOUT_REDIRECT_URL = "login"
 
 # Orchestrator endpoints: the writable webserver is reached by Django only; users get the read-only UI.
 DAGSTER_GRAPHQL_URL = env("DAGSTER_GRAPHQL_URL", default="http://127.0.0.1:3000/graphql")
@@ -135,6 +138,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "sync-import-runs": {"task": "backend.runs.tasks.sync_import_runs", "schedule": 2.0, "options": {"expires": 10}},
+}
+LAUNCHPAD_RELOAD_ON_SAVE = env.bool("LAUNCHPAD_RELOAD_ON_SAVE", default=True)
 
 LOGGING = {
     "version": 1,

@@ -1,13 +1,12 @@
 """Entry point of the code location: assemble definitions from the active specs.
 
 At initialization the specs are read from the metadata database and pinned into the
-definitions as reconstruction metadata; run workers rebuild from that pinned copy, so a
-config edited or deactivated between "Run" and the worker's start cannot break the run.
+code location's load data as reconstruction metadata; run workers rebuild from that
+pinned copy, so a config edited or deactivated between "Run" and the worker's start
+cannot break the run.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import dagster as dg
 from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
@@ -17,9 +16,8 @@ from dagster_code.factory import build_definitions
 SPECS_METADATA_KEY = "launchpad/specs"
 
 
-def _specs_json() -> tuple[str, bool]:
+def _specs_json(context: DefinitionsLoadContext) -> tuple[str, bool]:
     """The specs as JSON, and whether they were freshly read (True) or pinned (False)."""
-    context = DefinitionsLoadContext.get()
     if context.load_type == DefinitionsLoadType.RECONSTRUCTION:
         pinned = context.reconstruction_metadata.get(SPECS_METADATA_KEY)
         if pinned is not None:
@@ -33,10 +31,11 @@ def _specs_json() -> tuple[str, bool]:
 def defs() -> dg.Definitions:
     from dagster_code.bridge import LaunchpadSpecs, recording
 
-    text, fresh = _specs_json()
+    context = DefinitionsLoadContext.get()
+    text, fresh = _specs_json(context)
     report = build_definitions(LaunchpadSpecs.from_json(text))
     if fresh:
+        # Stored with the code location's load data, which Dagster hands to every run worker.
+        context.add_to_pending_reconstruction_metadata(SPECS_METADATA_KEY, text)
         recording.record_definition_errors(report.errors)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return report.definitions.with_reconstruction_metadata({SPECS_METADATA_KEY: text})
+    return report.definitions

@@ -64,3 +64,9 @@ def warehouse(warehouse_url: str, warehouse_schema: str) -> Iterator[psycopg.Con
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(warehouse_schema)))
         yield conn
+
+
+@pytest.fixture(autouse=True)
+def _no_reload_on_save(settings):
+    """Config saves in tests do not ask a (absent) orchestrator to reload; tests that want it turn it on."""
+    settings.LAUNCHPAD_RELOAD_ON_SAVE = False

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
 from backend.pipelines.models import (
@@ -79,9 +80,69 @@ class PipelineConfigAdmin(SimpleHistoryAdmin):
         ("Status", {"fields": ("version", "created_at", "updated_at", "last_import_date", "definition_error")}),
     )
 
+    actions = ("run_now", "enable_sensor", "disable_sensor")
+
     @admin.display(description="orchestrator", boolean=False)
     def definition_status(self, obj: PipelineConfig) -> str:
         return obj.definition_error or "ok"
+
+    def changelist_view(self, request, extra_context=None):
+        from backend.runs.models import CodeLocationReload
+
+        last = CodeLocationReload.objects.first()
+        if last is not None:
+            if last.ok is None:
+                text, level = (
+                    f"Reloading the orchestrator's code location (asked {last.requested_at:%H:%M:%S}).",
+                    "info",
+                )
+            elif last.ok:
+                text, level = (
+                    f"Last reload of the code location: loaded at {last.finished_at:%Y-%m-%d %H:%M:%S}.",
+                    "info",
+                )
+            else:
+                text, level = f"Last reload of the code location FAILED: {last.error}", "error"
+            extra_context = {**(extra_context or {}), "reload_status": {"text": text, "level": level}}
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Run now")
+    def run_now(self, request, queryset):
+        from backend.runs import services
+
+        try:
+            runs = services.import_run_launch(request.user, [c.import_name for c in queryset], trigger="admin")
+        except services.QueueUnavailable as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+        except (PermissionDenied, ValueError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Started {len(runs)} run(s); follow them on the dashboard.", messages.SUCCESS)
+
+    def _set_sensors(self, request, queryset, running: bool) -> None:
+        from backend.runs import services
+        from backend.runs.dagster_client import OrchestratorError, OrchestratorUnavailable
+
+        done, failed = [], []
+        for config in queryset.exclude(monitored_directory=""):
+            try:
+                services.sensor_set(config, running)
+                done.append(config.import_name)
+            except (OrchestratorUnavailable, OrchestratorError) as exc:
+                failed.append(f"{config.import_name} ({exc.message})")
+        if done:
+            state = "watching its folder" if running else "no longer watching its folder"
+            self.message_user(request, f"{', '.join(done)}: {state}.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not changed in the orchestrator: " + "; ".join(failed), messages.ERROR)
+
+    @admin.action(description="Enable sensor (watch the folder)")
+    def enable_sensor(self, request, queryset):
+        self._set_sensors(request, queryset, True)
+
+    @admin.action(description="Disable sensor (stop watching the folder)")
+    def disable_sensor(self, request, queryset):
+        self._set_sensors(request, queryset, False)
 
 
 @admin.register(DataQualityRule)

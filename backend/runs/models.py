@@ -32,6 +32,7 @@ class ImportRun(models.Model):
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.DASHBOARD)
     pipeline_name = models.CharField(max_length=100, db_index=True)
     import_names = models.JSONField(default=list, help_text="The imports this run loads.")
+    batch_id = models.UUIDField(null=True, blank=True, db_index=True, help_text="One 'Run selected' click.")
     position = models.PositiveIntegerField(default=0, help_text="Order in the user's selection.")
     dagster_run_id = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
@@ -40,12 +41,41 @@ class ImportRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     error_summary = models.TextField(blank=True, help_text="A short, plain-language error safe to show users.")
     config_versions = models.JSONField(default=dict, help_text="import_name -> config version used by this run.")
+    rows_loaded = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{', '.join(self.import_names)} [{self.status}]"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        from django.utils import timezone
+
+        return ((self.finished_at or timezone.now()) - self.started_at).total_seconds()
+
+
+class CodeLocationReload(models.Model):
+    """Each reload of the Dagster code location after a config change, and how it went."""
+
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        state = "pending" if self.ok is None else ("loaded" if self.ok else "failed")
+        return f"reload {self.requested_at:%Y-%m-%d %H:%M:%S} {state}"
 
 
 class PipelineRunLog(models.Model):

@@ -79,6 +79,15 @@ def test_a_run_worker_rebuilds_from_the_pinned_specs_not_the_current_rows():
     assert _keys(defs()) == {"added_later_extract_and_load_staging", "Sales_transform"}
 
 
+def test_a_fresh_load_pins_the_specs_into_the_load_data_run_workers_receive():
+    PipelineConfigFactory(pipeline_name="Sales", import_name="pinned_import")
+    context = DefinitionsLoadContext(DefinitionsLoadType.INITIALIZATION)
+    with DefinitionsLoadContext.scoped(context):
+        defs()
+    pinned = context.get_pending_reconstruction_metadata()[SPECS_METADATA_KEY]
+    assert pinned == load_active_specs().to_json()
+
+
 def test_dagster_validates_the_code_location():
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "dagster_code.definitions"],

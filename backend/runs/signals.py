@@ -1,0 +1,20 @@
+"""After a config change commits, ask for one (debounced) reload of the code location."""
+
+from __future__ import annotations
+
+from django.db.models.signals import m2m_changed, post_save
+from django.dispatch import receiver
+
+from backend.pipelines.models import PipelineConfig
+from backend.runs.services import code_location_reload_request
+
+
+@receiver(post_save, sender=PipelineConfig)
+def reload_after_config_save(sender, instance, **kwargs) -> None:
+    code_location_reload_request()
+
+
+@receiver(m2m_changed, sender=PipelineConfig.depends_on.through)
+def reload_after_dependency_change(sender, action, **kwargs) -> None:
+    if action in {"post_add", "post_remove", "post_clear"}:
+        code_location_reload_request()

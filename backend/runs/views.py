@@ -1,0 +1,186 @@
+"""The run dashboard: thin views over selectors and services."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from backend.pipelines.models import PipelineConfig
+from backend.runs import selectors, services
+from backend.runs.dagster_client import OrchestratorError, OrchestratorUnavailable
+from backend.runs.models import ImportRun, RunStatus
+
+log = logging.getLogger("launchpad.dashboard")
+
+
+def run_as_json(run: ImportRun) -> dict:
+    return {
+        "id": run.pk,
+        "imports": run.import_names,
+        "pipeline": run.pipeline_name,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "finished": run.is_finished,
+        "trigger": run.get_trigger_display(),
+        "user": run.requested_by.get_username() if run.requested_by else "",
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "duration_seconds": round(run.duration_seconds, 1) if run.duration_seconds is not None else None,
+        "rows_loaded": run.rows_loaded,
+        "error": run.error_summary,
+        "detail_url": reverse("runs:detail", args=[run.pk]),
+    }
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    groups = selectors.import_list_visible(request.user)
+    recent = selectors.import_run_list_visible(request.user)[:15]
+    return render(
+        request,
+        "runs/dashboard.html",
+        {
+            "groups": groups,
+            "can_run_any": any(g.can_run for g in groups),
+            "recent_runs": recent,
+            "finished_statuses": [s.value for s in (RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED)],
+        },
+    )
+
+
+@login_required
+@require_POST
+def launch(request: HttpRequest) -> HttpResponse:
+    names = request.POST.getlist("imports")
+    try:
+        runs = services.import_run_launch(request.user, names)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or "You may not run these imports.")
+    except services.QueueUnavailable as exc:
+        messages.warning(request, str(exc))
+    else:
+        count = len(runs)
+        messages.success(request, f"Started {count} import{'s' if count != 1 else ''}. Progress shows below.")
+    return redirect("runs:dashboard")
+
+
+@login_required
+@require_GET
+def status_json(request: HttpRequest) -> JsonResponse:
+    """Statuses for the dashboard poller: the given run ids (only visible ones), else the recent runs."""
+    raw = request.GET.get("ids", "")
+    ids = [int(part) for part in raw.split(",") if part.strip().isdigit()][:200]
+    if ids:
+        runs = selectors.import_run_statuses_visible(request.user, ids)
+    else:
+        runs = list(selectors.import_run_list_visible(request.user)[:15])
+    return JsonResponse({"runs": [run_as_json(run) for run in runs]})
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.import_run_get_visible(request.user, pk)
+    events, events_error = [], ""
+    if run.dagster_run_id:
+        try:
+            events = list(services.dagster_client().run_events(run.dagster_run_id).events)
+        except OrchestratorUnavailable as exc:
+            events_error = exc.message
+        except OrchestratorError as exc:
+            log.warning("events of run %s: %s", run.dagster_run_id, exc.detail or exc)
+            events_error = "The run's log could not be read from the orchestrator."
+    configs = {c.import_name: c for c in PipelineConfig.objects.filter(import_name__in=list(run.config_versions))}
+    versions = [
+        {
+            "import_name": name,
+            "version": version,
+            "history_url": (
+                reverse("admin:pipelines_pipelineconfig_history", args=[configs[name].pk])
+                if name in configs and request.user.is_staff
+                else ""
+            ),
+        }
+        for name, version in sorted(run.config_versions.items())
+    ]
+    steps = {}
+    for event in events:
+        if event.step_key:
+            steps.setdefault(event.step_key, []).append(event)
+    access = selectors.pipeline_access(request.user).get(run.pipeline_name)
+    return render(
+        request,
+        "runs/detail.html",
+        {
+            "run": run,
+            "run_json": run_as_json(run),
+            "events": events,
+            "steps": steps,
+            "events_error": events_error,
+            "versions": versions,
+            "can_cancel": bool(access and access.can_run and not run.is_finished),
+            "dagster_ui_url": (
+                f"{settings.DAGSTER_UI_URL.rstrip('/')}/runs/{run.dagster_run_id}"
+                if run.dagster_run_id and getattr(settings, "DAGSTER_UI_URL", "")
+                else ""
+            ),
+        },
+    )
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.import_run_get_visible(request.user, pk)
+    try:
+        services.import_run_cancel(request.user, run)
+        messages.info(request, "Cancel requested; the status updates in a moment.")
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except OrchestratorUnavailable as exc:
+        messages.error(request, exc.message)
+    return redirect("runs:detail", pk=pk)
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "pipeline_name": request.GET.get("pipeline", ""),
+        "status": request.GET.get("status", ""),
+        "username": request.GET.get("user", ""),
+        "since": _date(request.GET.get("since", "")),
+        "until": _date(request.GET.get("until", "")),
+    }
+    runs = selectors.import_run_list_visible(request.user, **filters)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "runs/history.html",
+        {
+            "page": page,
+            "pipelines": sorted(selectors.pipeline_access(request.user)),
+            "statuses": RunStatus.choices,
+            "filters": request.GET,
+        },
+    )

@@ -1,0 +1,101 @@
+"""The dashboard pages and the status endpoint, with permissions checked on every object."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from backend.runs.models import ImportRun
+from tests.factories import PipelineConfigFactory, PipelinePermissionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup_sales():
+    PipelineConfigFactory(pipeline_name="Sales", import_name="orders", description="Orders from the shop")
+    PipelineConfigFactory(pipeline_name="Stock", import_name="stock_levels")
+    operator = UserFactory(username="op")
+    operator.groups.add(Group.objects.get(name="Operator"))
+    PipelinePermissionFactory(group=Group.objects.get(name="Operator"), pipeline_name="Sales", can_run=True)
+    viewer = UserFactory(username="vi")
+    viewer.groups.add(Group.objects.get(name="Viewer"))
+    PipelinePermissionFactory(group=Group.objects.get(name="Viewer"), pipeline_name="Sales", can_run=False)
+    return operator, viewer
+
+
+def test_the_dashboard_needs_a_login(client):
+    response = client.get(reverse("runs:dashboard"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_an_operator_sees_their_imports_with_checkboxes_and_the_run_button(client, setup_sales):
+    client.force_login(setup_sales[0])
+    page = client.get(reverse("runs:dashboard")).content.decode()
+    assert 'value="orders"' in page and "Orders from the shop" in page
+    assert "stock_levels" not in page
+    assert 'id="run-selected" disabled' in page
+
+
+def test_a_viewer_sees_imports_but_no_checkbox_or_run_button(client, setup_sales):
+    client.force_login(setup_sales[1])
+    page = client.get(reverse("runs:dashboard")).content.decode()
+    assert "orders" in page and "(view only)" in page
+    assert 'name="imports"' not in page and "run-selected" not in page
+
+
+def test_a_viewer_cannot_launch_by_posting(client, setup_sales):
+    client.force_login(setup_sales[1])
+    response = client.post(reverse("runs:launch"), {"imports": ["orders"]}, follow=True)
+    assert "You may look at but not run: orders." in response.content.decode()
+    assert ImportRun.objects.count() == 0
+
+
+def test_a_user_without_grants_sees_no_imports_and_404s_on_others_runs(client, setup_sales):
+    stranger = UserFactory(username="nobody")
+    run = ImportRun.objects.create(pipeline_name="Sales", import_names=["orders"])
+    client.force_login(stranger)
+    page = client.get(reverse("runs:dashboard")).content.decode()
+    assert "No imports are shared with you yet." in page
+    assert client.get(reverse("runs:detail", args=[run.pk])).status_code == 404
+    assert client.post(reverse("runs:cancel", args=[run.pk])).status_code == 404
+    assert client.get(reverse("runs:status") + f"?ids={run.pk}").json() == {"runs": []}
+    response = client.post(reverse("runs:launch"), {"imports": ["orders"]})
+    assert response.status_code == 404
+    assert ImportRun.objects.count() == 1
+
+
+def test_launching_queues_one_run_per_import_in_order_with_config_versions(client, setup_sales):
+    PipelineConfigFactory(pipeline_name="Sales", import_name="refunds")
+    client.force_login(setup_sales[0])
+    response = client.post(reverse("runs:launch"), {"imports": ["refunds", "orders"]}, follow=True)
+    assert "Started 2 imports." in response.content.decode()
+    runs = list(ImportRun.objects.order_by("position"))
+    assert [(r.import_names, r.position, r.status, r.requested_by.username) for r in runs] == [
+        (["refunds"], 0, "QUEUED", "op"),
+        (["orders"], 1, "QUEUED", "op"),
+    ]
+    assert runs[0].config_versions == {"refunds": 1}
+    assert runs[0].batch_id == runs[1].batch_id
+
+
+def test_status_json_reports_visible_runs(client, setup_sales):
+    client.force_login(setup_sales[0])
+    run = ImportRun.objects.create(
+        pipeline_name="Sales", import_names=["orders"], status="FAILURE", error_summary="a.csv: bad value in data row 3"
+    )
+    data = client.get(reverse("runs:status") + f"?ids={run.pk},abc").json()
+    assert data["runs"][0]["status"] == "FAILURE"
+    assert data["runs"][0]["error"] == "a.csv: bad value in data row 3"
+    assert data["runs"][0]["detail_url"] == reverse("runs:detail", args=[run.pk])
+
+
+def test_history_filters_by_status(client, setup_sales):
+    client.force_login(setup_sales[0])
+    ImportRun.objects.create(pipeline_name="Sales", import_names=["orders"], status="SUCCESS")
+    ImportRun.objects.create(pipeline_name="Sales", import_names=["orders"], status="FAILURE", error_summary="boom")
+    page = client.get(reverse("runs:history") + "?status=FAILURE").content.decode()
+    assert "boom" in page
+    assert page.count("status-success") == 0

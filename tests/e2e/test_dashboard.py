@@ -1,0 +1,253 @@
+"""The dashboard in a real browser: Chromium drives Django, a Celery worker, Redis and a live Dagster stack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from backend.pipelines.demo import create_demo_warehouse
+from backend.pipelines.models import PipelineConfig, PipelinePermission
+from backend.runs.models import ImportRun
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct-horse-battery"
+HEADER = "sale_id,sale_date,region,product_sku,quantity,amount\n"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's Chromium (Playwright's own browser download is not used)."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests.")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    args = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": args}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1200, "height": 900}}
+
+
+@pytest.fixture
+def celery_worker(dagster_stack) -> Iterator[subprocess.Popen]:
+    """A real Celery worker with its beat (status sync every 2 s) on the test databases and the stack."""
+    env = {
+        **os.environ,
+        **dagster_stack.env,
+        "DATABASE_URL": dagster_stack.database_url,
+        "WAREHOUSE_URL": dagster_stack.warehouse_url,
+        "DAGSTER_GRAPHQL_URL": dagster_stack.graphql_url,
+        "LAUNCHPAD_RELOAD_ON_SAVE": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    celery = str(Path(sys.executable).parent / "celery")
+    subprocess.run([celery, "-A", "backend", "purge", "-f"], env=env, cwd=ROOT, capture_output=True, timeout=60)
+    log_path = dagster_stack.log_dir / "celery-worker.log"
+    with open(log_path, "ab") as log:
+        worker = subprocess.Popen(
+            [
+                celery,
+                "-A",
+                "backend",
+                "worker",
+                "-B",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(dagster_stack.log_dir / "beat-schedule"),
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield worker
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _import(name: str, folder: Path) -> PipelineConfig:
+    folder.mkdir(parents=True, exist_ok=True)
+    return PipelineConfig.objects.create(
+        pipeline_name="RetailSales",
+        import_name=name,
+        file_pattern="sales_*.csv",
+        monitored_directory=str(folder),
+        sensor_enabled=False,
+        file_type="csv",
+        staging_table="staging.daily_sales",
+        destination_table="dw.sales",
+        transform_procedure="dw.sp_transform_daily_sales",
+        load_method="append",
+    )
+
+
+@pytest.fixture
+def two_imports(dagster_stack, dagster_client, tmp_path) -> tuple[Path, Path]:
+    """Two imports of the demo pipeline, each with a folder, loaded into the running code location."""
+    create_demo_warehouse(dagster_stack.warehouse_url)
+    north, south = tmp_path / "north", tmp_path / "south"
+    _import("north_sales", north)
+    _import("south_sales", south)
+    PipelinePermission.objects.create(
+        group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True
+    )
+    PipelinePermission.objects.create(group=Group.objects.get(name="Viewer"), pipeline_name="RetailSales")
+    result = dagster_client.reload_location()
+    assert result.ok, result.error
+    return north, south
+
+
+def _user(name: str, role: str | None = None):
+    user = UserFactory(username=name)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def _login(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def _status_cell(page, run: ImportRun):
+    return page.locator(f'tr[data-run-id="{run.pk}"] .c-status')
+
+
+def _run_two(page, live_server) -> dict[str, ImportRun]:
+    _login(page, live_server, "op")
+    button = page.get_by_role("button", name="Run selected imports")
+    expect(button).to_be_disabled()
+    page.get_by_label("north_sales").check()
+    page.get_by_label("south_sales").check()
+    expect(button).to_be_enabled()
+    button.click()
+    page.get_by_text("Started 2 imports.").wait_for()
+    return {run.import_names[0]: run for run in ImportRun.objects.all()}
+
+
+def test_an_operator_runs_two_imports_and_sees_both_succeed(page, live_server, two_imports, celery_worker):
+    north, south = two_imports
+    shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", north)
+    shutil.copy(ROOT / "demo" / "sales_2024-01-02.csv", south)
+    _user("op", "Operator")
+
+    runs = _run_two(page, live_server)
+
+    for name in ("north_sales", "south_sales"):
+        cell = _status_cell(page, runs[name])
+        cell.get_by_text("Succeeded").wait_for(timeout=120000)
+    row = page.locator(f'tr[data-run-id="{runs["north_sales"].pk}"]')
+    assert row.locator(".c-rows").inner_text() == "24"
+    row.get_by_role("link", name="(details)").click()
+    page.get_by_role("heading", name="Steps and log").wait_for()
+    assert "north_sales_extract_and_load_staging" in page.content()
+    assert "version 1" in page.content()
+
+
+def test_a_malformed_file_fails_alone_with_a_readable_message(page, live_server, two_imports, celery_worker):
+    north, south = two_imports
+    shutil.copy(ROOT / "demo" / "sales_2024-01-03.csv", north)
+    (south / "sales_2024-02-01.csv").write_text(HEADER + "9001,2024-02-01,South,SKU-1001,lots,9.99\n")
+    _user("op", "Operator")
+
+    runs = _run_two(page, live_server)
+
+    _status_cell(page, runs["south_sales"]).get_by_text("Failed").wait_for(timeout=120000)
+    _status_cell(page, runs["north_sales"]).get_by_text("Succeeded").wait_for(timeout=120000)
+    message = page.locator(f'tr[data-run-id="{runs["south_sales"].pk}"] .c-error').inner_text()
+    assert "sales_2024-02-01.csv" in message and "quantity" in message and "row 1" in message
+    assert "Traceback" not in message
+
+
+def test_a_viewer_sees_the_imports_but_no_run_button(page, live_server):
+    PipelineConfig.objects.create(
+        pipeline_name="RetailSales",
+        import_name="daily_sales",
+        file_pattern="sales_*.csv",
+        monitored_directory="/data/in",
+        staging_table="staging.daily_sales",
+        destination_table="dw.sales",
+    )
+    PipelinePermission.objects.create(group=Group.objects.get(name="Viewer"), pipeline_name="RetailSales")
+    _user("vi", "Viewer")
+
+    _login(page, live_server, "vi")
+
+    page.get_by_text("daily_sales").wait_for()
+    assert page.get_by_role("button", name="Run selected imports").count() == 0
+    assert page.locator("input.import-box").count() == 0
+
+
+def test_a_user_without_grants_sees_nothing_and_gets_404_on_a_run(page, live_server):
+    PipelineConfig.objects.create(
+        pipeline_name="RetailSales",
+        import_name="daily_sales",
+        file_pattern="sales_*.csv",
+        monitored_directory="/data/in",
+        staging_table="staging.daily_sales",
+        destination_table="dw.sales",
+    )
+    run = ImportRun.objects.create(pipeline_name="RetailSales", import_names=["daily_sales"])
+    _user("nobody")
+
+    _login(page, live_server, "nobody")
+
+    page.get_by_text("No imports are shared with you yet.").wait_for()
+    assert "daily_sales" not in page.content()
+    response = page.goto(f"{live_server.url}/runs/{run.pk}/")
+    assert response.status == 404
+
+
+def test_the_dashboard_is_usable_with_the_keyboard(page, live_server):
+    PipelineConfig.objects.create(
+        pipeline_name="RetailSales",
+        import_name="daily_sales",
+        file_pattern="sales_*.csv",
+        monitored_directory="/data/in",
+        staging_table="staging.daily_sales",
+        destination_table="dw.sales",
+    )
+    PipelinePermission.objects.create(
+        group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True
+    )
+    _user("op", "Operator")
+    _login(page, live_server, "op")
+    button = page.get_by_role("button", name="Run selected imports")
+    expect(button).to_be_disabled()
+    box = page.get_by_label("daily_sales")
+    box.focus()
+    page.keyboard.press("Space")
+    expect(box).to_be_checked()
+    expect(button).to_be_enabled()
+    expect(page.locator("#selection-hint")).to_have_text("1 selected.")
+    assert ImportRun.objects.count() == 0
