@@ -131,8 +131,8 @@ class PipelineConfigAdmin(SimpleHistoryAdmin):
             except (OrchestratorUnavailable, OrchestratorError) as exc:
                 failed.append(f"{config.import_name} ({exc.message})")
         if done:
-            state = "watching its folder" if running else "no longer watching its folder"
-            self.message_user(request, f"{', '.join(done)}: {state}.", messages.SUCCESS)
+            state = "Now watching the folder" if running else "No longer watching the folder"
+            self.message_user(request, f"{state}: {', '.join(done)}.", messages.SUCCESS)
         if failed:
             self.message_user(request, "Not changed in the orchestrator: " + "; ".join(failed), messages.ERROR)
 

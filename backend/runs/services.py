@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import redis
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -175,10 +177,39 @@ def _outcome(run: ImportRun) -> tuple[int | None, str]:
     return (sum(staged) if staged else None), message
 
 
+ORCHESTRATOR_STATUS_KEY = "launchpad:orchestrator-status"
+
+
+def _redis():
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3)
+
+
+def orchestrator_status_record(available: bool, message: str = "") -> None:
+    """Remember whether the last conversation with Dagster worked, for the dashboard's banner."""
+    try:
+        _redis().set(ORCHESTRATOR_STATUS_KEY, json.dumps({"available": available, "message": message}), ex=300)
+    except redis.RedisError:
+        pass
+
+
+def orchestrator_status() -> dict:
+    """``{"available": bool, "message": str}`` as last seen by the status sync (available if unknown)."""
+    try:
+        raw = _redis().get(ORCHESTRATOR_STATUS_KEY)
+    except redis.RedisError:
+        return {"available": True, "message": "", "queue": False}
+    return {**(json.loads(raw) if raw else {"available": True, "message": ""}), "queue": True}
+
+
 def import_runs_sync(client: DagsterClient | None = None) -> int:
     """Bring unfinished runs up to date in one batched query; adopt sensor runs; retry stale queued ones."""
     client = client or dagster_client()
-    _adopt_sensor_runs(client)
+    try:
+        _adopt_sensor_runs(client)
+    except OrchestratorUnavailable as exc:
+        orchestrator_status_record(False, exc.message)
+        raise
+    orchestrator_status_record(True)
     unfinished = list(ImportRun.objects.exclude(status__in=FINISHED_STATUSES).exclude(dagster_run_id=""))
     changed = 0
     if unfinished:
@@ -263,12 +294,10 @@ def code_location_reload_request() -> None:
 
 
 def _enqueue_reload() -> None:
-    import redis
-
     from backend.runs.tasks import reload_code_location
 
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3)
+        client = _redis()
         if client.set(RELOAD_PENDING_KEY, "1", nx=True, ex=120):
             reload_code_location.apply_async(countdown=RELOAD_DEBOUNCE_SECONDS, retry=False)
     except Exception as exc:  # noqa: BLE001 - a missed reload is reported, never breaks the save
@@ -280,10 +309,8 @@ def _enqueue_reload() -> None:
 
 def code_location_reload(client: DagsterClient | None = None) -> CodeLocationReload:
     """Reload the code location now, record the result, then align sensors with their configs."""
-    import redis
-
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3).delete(RELOAD_PENDING_KEY)
+        _redis().delete(RELOAD_PENDING_KEY)
     except redis.RedisError:
         pass
     client = client or dagster_client()

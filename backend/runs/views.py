@@ -54,6 +54,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "groups": groups,
             "can_run_any": any(g.can_run for g in groups),
             "recent_runs": recent,
+            "orchestrator": services.orchestrator_status(),
             "finished_statuses": [s.value for s in (RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED)],
         },
     )
@@ -87,7 +88,7 @@ def status_json(request: HttpRequest) -> JsonResponse:
         runs = selectors.import_run_statuses_visible(request.user, ids)
     else:
         runs = list(selectors.import_run_list_visible(request.user)[:15])
-    return JsonResponse({"runs": [run_as_json(run) for run in runs]})
+    return JsonResponse({"runs": [run_as_json(run) for run in runs], "orchestrator": services.orchestrator_status()})
 
 
 @login_required

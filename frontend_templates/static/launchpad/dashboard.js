@@ -48,6 +48,16 @@
     fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : { runs: [] }; })
       .then(function (data) {
+        var banner = document.getElementById("orchestrator-banner");
+        if (banner && data.orchestrator) {
+          var down = !data.orchestrator.available || !data.orchestrator.queue;
+          banner.hidden = !down;
+          if (down) {
+            banner.textContent = !data.orchestrator.queue
+              ? "The task queue is not answering: new runs are saved and start when it is back."
+              : (data.orchestrator.message || "The orchestrator is unavailable right now.") + " Queued runs start as soon as it is back.";
+          }
+        }
         var body = table.tBodies[0];
         var empty = body.querySelector("tr.empty");
         data.runs.forEach(function (run) {

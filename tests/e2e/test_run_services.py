@@ -1,0 +1,240 @@
+"""Launch, sync, adopt and reload through the services, against the live Dagster stack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import call_command
+
+from backend.pipelines.demo import create_demo_warehouse
+from backend.pipelines.models import PipelineConfig
+from backend.runs import services
+from backend.runs.dagster_client import DagsterClient, OrchestratorUnavailable
+from backend.runs.models import CodeLocationReload, ImportRun, RunStatus
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import(name: str, folder: Path, sensor: bool = False) -> PipelineConfig:
+    folder.mkdir(parents=True, exist_ok=True)
+    return PipelineConfig.objects.create(
+        pipeline_name="RetailSales",
+        import_name=name,
+        file_pattern="sales_*.csv",
+        monitored_directory=str(folder),
+        sensor_enabled=sensor,
+        staging_table="staging.daily_sales",
+        destination_table="dw.sales",
+        transform_procedure="dw.sp_transform_daily_sales",
+        load_method="append",
+    )
+
+
+@pytest.fixture
+def demo_import(dagster_stack, dagster_client, tmp_path) -> Path:
+    create_demo_warehouse(dagster_stack.warehouse_url)
+    folder = tmp_path / "in"
+    _import("svc_sales", folder)
+    shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", folder)
+    assert dagster_client.reload_location().ok
+    return folder
+
+
+def _sync_until_finished(client: DagsterClient, run: ImportRun, timeout: float = 120) -> ImportRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        services.import_runs_sync(client)
+        run.refresh_from_db()
+        if run.is_finished:
+            return run
+        time.sleep(0.5)
+    pytest.fail(f"run {run.pk} still {run.status} after {timeout}s")
+
+
+def test_a_launched_run_is_synced_to_success_with_its_row_count(demo_import, dagster_client):
+    (run,) = services.import_run_create(None, ["svc_sales"])
+    services.import_runs_launch_queued([run.pk], dagster_client)
+    run.refresh_from_db()
+    assert run.status == RunStatus.STARTING and run.dagster_run_id
+
+    run = _sync_until_finished(dagster_client, run)
+
+    assert run.status == RunStatus.SUCCESS
+    assert run.rows_loaded == 24
+    assert run.started_at and run.finished_at and run.finished_at >= run.started_at
+    assert run.error_summary == ""
+    tags = dagster_client.run_statuses([run.dagster_run_id])[run.dagster_run_id].tags
+    assert tags["launchpad/import_run_id"] == str(run.pk) and tags["launchpad/import"] == "svc_sales"
+
+
+def test_a_redelivered_launch_adopts_the_run_instead_of_starting_another(demo_import, dagster_client):
+    (run,) = services.import_run_create(None, ["svc_sales"])
+    services.import_runs_launch_queued([run.pk], dagster_client)
+    run.refresh_from_db()
+    first = run.dagster_run_id
+    # The worker died after launchRun but before saving: our row still says QUEUED.
+    ImportRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, dagster_run_id="")
+
+    services.import_runs_launch_queued([run.pk], dagster_client)
+
+    run.refresh_from_db()
+    assert run.dagster_run_id == first
+    assert [r.run_id for r in dagster_client.runs_with_tag("launchpad/import_run_id", str(run.pk))] == [first]
+
+
+def test_queued_runs_wait_for_the_orchestrator_and_launch_once_it_is_back(demo_import, dagster_client):
+    (run,) = services.import_run_create(None, ["svc_sales"])
+    down = DagsterClient("http://127.0.0.1:9/graphql", timeout=1, attempts=1)
+
+    with pytest.raises(OrchestratorUnavailable):
+        services.import_runs_launch_queued([run.pk], down)
+    run.refresh_from_db()
+    assert (run.status, run.dagster_run_id) == (RunStatus.QUEUED, "")
+    with pytest.raises(OrchestratorUnavailable):
+        services.import_runs_sync(down)
+    assert services.orchestrator_status()["available"] is False
+
+    ImportRun.objects.filter(pk=run.pk).update(created_at=run.created_at - services.STALE_QUEUED_AFTER)
+    services.import_runs_sync(dagster_client)
+
+    run.refresh_from_db()
+    assert run.dagster_run_id
+    assert services.orchestrator_status()["available"] is True
+    assert _sync_until_finished(dagster_client, run).status == RunStatus.SUCCESS
+
+
+def test_runs_started_by_a_file_sensor_appear_as_import_runs(dagster_stack, dagster_client, tmp_path):
+    create_demo_warehouse(dagster_stack.warehouse_url)
+    folder = tmp_path / "watched"
+    _import("watched_sales", folder, sensor=True)
+    assert dagster_client.reload_location().ok
+    assert dagster_client.sensor_state("watched_sales_file_sensor").running
+    path = Path(shutil.copy(ROOT / "demo" / "sales_2024-01-02.csv", folder))
+    os.utime(path, (time.time() - 60, time.time() - 60))
+
+    deadline = time.monotonic() + 90
+    adopted = None
+    while adopted is None and time.monotonic() < deadline:
+        services.import_runs_sync(dagster_client)
+        adopted = ImportRun.objects.filter(trigger=ImportRun.Trigger.SENSOR, import_names=["watched_sales"]).first()
+        time.sleep(1)
+    assert adopted is not None, "the sensor's run never showed up"
+    assert adopted.pipeline_name == "RetailSales"
+    assert _sync_until_finished(dagster_client, adopted).status == RunStatus.SUCCESS
+    dagster_client.set_sensor_running("watched_sales_file_sensor", False)
+
+
+def test_ten_config_edits_ask_for_one_reload_which_is_recorded(demo_import, dagster_client, settings):
+    settings.LAUNCHPAD_RELOAD_ON_SAVE = True
+    queue = redis.Redis.from_url(settings.REDIS_URL)
+    queue.delete(services.RELOAD_PENDING_KEY)
+    before = queue.llen("celery")
+    config = PipelineConfig.objects.get(import_name="svc_sales")
+    for number in range(10):
+        config.description = f"edit {number}"
+        config.save()
+
+    assert queue.llen("celery") == before + 1
+    assert queue.exists(services.RELOAD_PENDING_KEY)
+
+    record = services.code_location_reload(dagster_client)
+    assert (record.ok, record.error) == (True, "")
+    assert not queue.exists(services.RELOAD_PENDING_KEY)
+    assert CodeLocationReload.objects.first() == record
+
+
+def test_run_import_command_waits_and_exits_zero_only_on_success(demo_import, dagster_client, capsys):
+    call_command("run_import", "svc_sales", "--wait", "--timeout", "120")
+    out = capsys.readouterr().out
+    assert "svc_sales: Succeeded, 24 rows" in out and "All imports succeeded." in out
+
+    (demo_import / "sales_2024-03-01.csv").write_text("sale_id,sale_date\n1,not-a-date\n")
+    with pytest.raises(Exception, match="Not successful: svc_sales"):
+        call_command("run_import", "svc_sales", "--wait", "--timeout", "120")
+    assert "svc_sales: Failed" in capsys.readouterr().out
+
+
+def test_the_orchestrator_url_comes_from_settings():
+    assert services.dagster_client().url == settings.DAGSTER_GRAPHQL_URL
+
+
+SLOW_PROCEDURE = """
+CREATE OR REPLACE PROCEDURE dw.sp_slow_transform(run_id text, tables_to_truncate text[])
+LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(120); END; $$;
+"""
+
+
+def test_a_run_whose_process_dies_is_marked_failed_not_left_running(dagster_stack, dagster_client, tmp_path):
+    import re
+    import signal
+
+    import psycopg
+
+    create_demo_warehouse(dagster_stack.warehouse_url)
+    with psycopg.connect(dagster_stack.warehouse_url, autocommit=True) as conn:
+        conn.execute(SLOW_PROCEDURE)
+    folder = tmp_path / "slow"
+    config = _import("slow_sales", folder)
+    PipelineConfig.objects.filter(pk=config.pk).update(transform_procedure="dw.sp_slow_transform")
+    shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", folder)
+    assert dagster_client.reload_location().ok
+    (run,) = services.import_run_create(None, ["slow_sales"])
+    services.import_runs_launch_queued([run.pk], dagster_client)
+    run.refresh_from_db()
+
+    pid = None
+    deadline = time.monotonic() + 90
+    while pid is None and time.monotonic() < deadline:
+        for event in dagster_client.run_events(run.dagster_run_id).events:
+            match = re.search(r"Started process for run \(pid: (\d+)\)", event.message)
+            if match and event.step_key is None:
+                pid = int(match.group(1))
+        time.sleep(0.5)
+    assert pid, "the run worker never started"
+    os.kill(pid, signal.SIGKILL)
+
+    run = _sync_until_finished(dagster_client, run, timeout=180)
+    assert run.status == RunStatus.FAILURE
+    assert run.error_summary
+
+
+def test_admin_actions_toggle_the_sensor_and_show_the_last_reload(
+    dagster_stack, dagster_client, admin_client, tmp_path
+):
+    from django.urls import reverse
+
+    config = _import("toggled_sales", tmp_path / "toggled", sensor=True)
+    assert services.code_location_reload(dagster_client).ok
+    assert dagster_client.sensor_state("toggled_sales_file_sensor").running
+    url = reverse("admin:pipelines_pipelineconfig_changelist")
+
+    response = admin_client.post(url, {"action": "disable_sensor", "_selected_action": [config.pk]}, follow=True)
+
+    assert "No longer watching the folder: toggled_sales." in response.content.decode()
+    assert dagster_client.sensor_state("toggled_sales_file_sensor").running is False
+    config.refresh_from_db()
+    assert config.sensor_enabled is False and config.history.count() == 2
+    admin_client.post(url, {"action": "enable_sensor", "_selected_action": [config.pk]})
+    assert dagster_client.sensor_state("toggled_sales_file_sensor").running is True
+    page = admin_client.get(url).content.decode()
+    assert "Last reload of the code location: loaded at" in page
+    dagster_client.set_sensor_running("toggled_sales_file_sensor", False)
+
+
+def test_admin_run_now_queues_the_selected_imports(demo_import, admin_client):
+    from django.urls import reverse
+
+    config = PipelineConfig.objects.get(import_name="svc_sales")
+    url = reverse("admin:pipelines_pipelineconfig_changelist")
+    response = admin_client.post(url, {"action": "run_now", "_selected_action": [config.pk]}, follow=True)
+    assert "Started 1 run(s)" in response.content.decode()
+    run = ImportRun.objects.get()
+    assert (run.trigger, run.import_names) == ("admin", ["svc_sales"])
