@@ -61,7 +61,7 @@ def test_a_user_without_grants_sees_no_imports_and_404s_on_others_runs(client, s
     assert "No imports are shared with you yet." in page
     assert client.get(reverse("runs:detail", args=[run.pk])).status_code == 404
     assert client.post(reverse("runs:cancel", args=[run.pk])).status_code == 404
-    assert client.get(reverse("runs:status") + f"?ids={run.pk}").json() == {"runs": []}
+    assert client.get(reverse("runs:status") + f"?ids={run.pk}").json()["runs"] == []
     response = client.post(reverse("runs:launch"), {"imports": ["orders"]})
     assert response.status_code == 404
     assert ImportRun.objects.count() == 1
