@@ -28,6 +28,7 @@ DAGSTER_BIND = os.environ.get("DAGSTER_WEBSERVER_BIND", "127.0.0.1")
 PORTS = {
     "web": int(os.environ.get("LAUNCHPAD_WEB_PORT", "8000")),
     "dagster": int(os.environ.get("DAGSTER_WEBSERVER_PORT", "3000")),
+    "dagster_ui": int(os.environ.get("DAGSTER_READONLY_PORT", "3001")),
     "code_server": int(os.environ.get("DAGSTER_CODE_SERVER_PORT", "4266")),
     "streamlit": int(os.environ.get("STREAMLIT_PORT", "8501")),
 }
@@ -103,6 +104,17 @@ def service_commands() -> dict[str, list[str]]:
             "-p",
             str(PORTS["dagster"]),
         ],
+        "dagster-ui": [
+            *_after_code_server(),
+            _bin("dagster-webserver"),
+            "--read-only",
+            "-w",
+            workspace,
+            "-h",
+            HOST,
+            "-p",
+            str(PORTS["dagster_ui"]),
+        ],
         "dagster-daemon": [*_after_code_server(), _bin("dagster-daemon"), "run", "-w", workspace],
         "streamlit": [
             _bin("streamlit"),
@@ -177,7 +189,7 @@ def prepare_environment() -> list[str]:
     )
     (home / "workspace.yaml").write_text(workspace)
     os.environ.setdefault("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{PORTS['dagster']}/graphql")
-    os.environ.setdefault("DAGSTER_UI_URL", f"http://127.0.0.1:{PORTS['dagster']}")
+    os.environ.setdefault("DAGSTER_UI_URL", f"http://{HOST}:{PORTS['dagster_ui']}")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return started
 
@@ -277,7 +289,7 @@ def _wait_until_up(started_at: float) -> None:
 ============================================================
  Launchpad is up ({time.monotonic() - started_at:.0f}s)
    Admin and dashboard  http://{HOST}:{PORTS["web"]}/admin/
-   Dagster UI           http://127.0.0.1:{PORTS["dagster"]}/
+   Dagster UI           http://127.0.0.1:{PORTS["dagster"]}/  (read-only for users: http://{HOST}:{PORTS["dagster_ui"]}/)
    Analytics hub        http://{HOST}:{PORTS["streamlit"]}/
  Demo logins:
 {_demo_logins()}

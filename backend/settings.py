@@ -124,7 +124,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Orchestrator endpoints: the writable webserver is reached by Django only; users get the read-only UI.
 DAGSTER_GRAPHQL_URL = env("DAGSTER_GRAPHQL_URL", default="http://127.0.0.1:3000/graphql")
-DAGSTER_UI_URL = env("DAGSTER_UI_URL", default="http://127.0.0.1:3000")
+DAGSTER_UI_URL = env("DAGSTER_UI_URL", default="http://127.0.0.1:3001")  # the read-only webserver
 STREAMLIT_URL = env("STREAMLIT_URL", default="http://127.0.0.1:8501")
 OPENAI_API_KEY_ENV_VAR = "OPENAI_API_KEY"  # resolved on use; never stored in settings
 

@@ -238,3 +238,40 @@ def test_admin_run_now_queues_the_selected_imports(demo_import, admin_client):
     assert "Started 1 run(s)" in response.content.decode()
     run = ImportRun.objects.get()
     assert (run.trigger, run.import_names) == ("admin", ["svc_sales"])
+
+
+def test_an_operator_cancels_a_running_import(dagster_stack, dagster_client, client, tmp_path):
+    import psycopg
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    from backend.pipelines.models import PipelinePermission
+    from tests.factories import UserFactory
+
+    create_demo_warehouse(dagster_stack.warehouse_url)
+    with psycopg.connect(dagster_stack.warehouse_url, autocommit=True) as conn:
+        conn.execute(SLOW_PROCEDURE)
+    folder = tmp_path / "cancel"
+    config = _import("cancel_sales", folder)
+    PipelineConfig.objects.filter(pk=config.pk).update(transform_procedure="dw.sp_slow_transform")
+    shutil.copy(ROOT / "demo" / "sales_2024-01-02.csv", folder)
+    assert dagster_client.reload_location().ok
+    operator = UserFactory(username="canceller")
+    operator.groups.add(Group.objects.get(name="Operator"))
+    PipelinePermission.objects.create(group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True)
+    (run,) = services.import_run_create(operator, ["cancel_sales"])
+    services.import_runs_launch_queued([run.pk], dagster_client)
+    run.refresh_from_db()
+    deadline = time.monotonic() + 60
+    while run.status != RunStatus.STARTED and time.monotonic() < deadline:
+        services.import_runs_sync(dagster_client)
+        run.refresh_from_db()
+        time.sleep(0.5)
+    client.force_login(operator)
+
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "Cancel this run" in page and "cancel_sales: version 1" in page
+    response = client.post(reverse("runs:cancel", args=[run.pk]), follow=True)
+
+    assert "Cancel requested" in response.content.decode()
+    assert _sync_until_finished(dagster_client, run).status == RunStatus.CANCELED

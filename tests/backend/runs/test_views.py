@@ -99,3 +99,18 @@ def test_history_filters_by_status(client, setup_sales):
     page = client.get(reverse("runs:history") + "?status=FAILURE").content.decode()
     assert "boom" in page
     assert page.count("status-success") == 0
+
+
+def test_the_run_page_links_each_config_version_to_its_change_history_for_staff(client, setup_sales):
+    from backend.pipelines.models import PipelineConfig
+
+    config = PipelineConfig.objects.get(import_name="orders")
+    run = ImportRun.objects.create(pipeline_name="Sales", import_names=["orders"], config_versions={"orders": 1})
+    client.force_login(UserFactory(username="boss", is_staff=True))
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    history = reverse("admin:pipelines_pipelineconfig_history", args=[config.pk])
+    assert f'<a href="{history}">version 1</a>' in page
+    assert "The run has not reached the orchestrator yet." in page
+    client.force_login(setup_sales[0])
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "orders: version 1" in page and history not in page
