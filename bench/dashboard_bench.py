@@ -78,6 +78,7 @@ STACK_ENV_DROP = (
     "STREAMLIT_URL",
     "LAUNCHPAD_EMBEDDED",
 )
+REQUIRED_PORT_VARIABLES = ("LAUNCHPAD_WEB_PORT", "DAGSTER_WEBSERVER_PORT", "STREAMLIT_PORT", "DAGSTER_CODE_SERVER_PORT")
 UP_LINE = "Launchpad is up"
 STOP_WAIT_SECONDS = 60
 TAG_IMPORT_RUN = "launchpad/import_run_id"
@@ -88,6 +89,7 @@ DASHBOARD_STARTED = frozenset({"STARTED", "SUCCESS", "FAILURE", "CANCELED"})
 LAUNCH_P50_TARGET_S = 3.0
 STATUS_P95_TARGET_MS = 150.0
 RUN_TIMEOUT_SECONDS = 180
+RUN_EVENTS = ("RunEnqueuedEvent", "RunDequeuedEvent", "RunStartingEvent", "RunStartEvent")
 CREATION_QUERY = "query RunTimes($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { creationTime } } }"
 
 
@@ -136,6 +138,13 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _launcher_port_variables() -> list[str]:
+    """Every ``*_PORT`` variable the launcher reads (a new service brings a new one), plus the known four."""
+    source = (ROOT / "backend" / "launcher.py").read_text()
+    found = re.findall(r"""os\.environ\.get\(\s*["']([A-Z0-9_]+_PORT)["']""", source)
+    return list(dict.fromkeys([*REQUIRED_PORT_VARIABLES, *found]))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -171,11 +180,11 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['web']}"
+        return f"http://127.0.0.1:{self.ports['LAUNCHPAD_WEB_PORT']}"
 
     @property
     def graphql_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['dagster']}/graphql"
+        return f"http://127.0.0.1:{self.ports['DAGSTER_WEBSERVER_PORT']}/graphql"
 
     @property
     def incoming_dir(self) -> Path:
@@ -185,18 +194,15 @@ class Stack:
     def create(cls) -> Stack:
         data_dir = Path(tempfile.mkdtemp(prefix="lp-dash-bench-"))
         data_dir.chmod(0o755)  # the embedded PostgreSQL runs as its own user when we are root
-        web, dagster, streamlit, code_server = _free_ports(4)
-        ports = {"web": web, "dagster": dagster, "streamlit": streamlit, "code_server": code_server}
+        names = _launcher_port_variables()
+        ports = dict(zip(names, _free_ports(len(names)), strict=True))
         return cls(data_dir=data_dir, ports=ports, password=secrets.token_urlsafe(16))
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in STACK_ENV_DROP}
+        env.update({name: str(port) for name, port in self.ports.items()})
         env.update(
             LAUNCHPAD_DATA_DIR=str(self.data_dir),
-            LAUNCHPAD_WEB_PORT=str(self.ports["web"]),
-            DAGSTER_WEBSERVER_PORT=str(self.ports["dagster"]),
-            STREAMLIT_PORT=str(self.ports["streamlit"]),
-            DAGSTER_CODE_SERVER_PORT=str(self.ports["code_server"]),
             LAUNCHPAD_DEMO_ADMIN_PASSWORD=self.password,
             LAUNCHPAD_SEED_DEMO="true",
             PYTHONUNBUFFERED="1",
@@ -224,7 +230,8 @@ class Stack:
             if UP_LINE in text:
                 break
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the launcher exited with {self.proc.returncode}\n" + self.log_tail())
+                cause = " (it received a SIGINT it was not sent by this bench)" if "SIGINT received" in text else ""
+                raise RuntimeError(f"the launcher exited with {self.proc.returncode}{cause}\n" + self.log_tail())
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the stack was not up after {timeout:.0f}s\n" + self.log_tail())
             time.sleep(0.5)
@@ -388,6 +395,7 @@ class LaunchSample:
     importrun_s: float | None = None  # t0 -> ImportRun.created_at (dashboard only)
     visible_s: float | None = None  # t0 -> status.json first says started or later (dashboard only)
     run_s: float | None = None  # Dagster startTime -> endTime
+    events: dict[str, float] = field(default_factory=dict)  # Dagster run event type -> seconds from t0
     status: str = ""
     import_run_id: int | None = None
     dagster_run_id: str = ""
@@ -453,6 +461,10 @@ def _follow_run(
     created = _creation_time(graphql_url, run_id)
     if created is not None:
         sample.created_s = created - sample.t0
+    with contextlib.suppress(Exception):  # the breakdown is a bonus; never fail a sample on it
+        for event in client.run_events(run_id, limit=100).events:
+            if event.event_type in RUN_EVENTS and event.event_type not in sample.events:
+                sample.events[event.event_type] = event.timestamp - sample.t0
 
 
 def launch_dashboard(dashboard: Dashboard, client, import_name: str, graphql_url: str) -> LaunchSample:
@@ -551,6 +563,14 @@ def summarize_side(samples: list[LaunchSample]) -> dict[str, float | None]:
     }
     queue = [s.latency_s - s.created_s for s in good if s.created_s is not None]
     out["dagster_part_p50_s"] = percentile(queue, 50) if queue else None
+
+    def between(first: str, then: str) -> float | None:
+        values = [s.events[then] - s.events[first] for s in good if first in s.events and then in s.events]
+        return percentile(values, 50) if values else None
+
+    out["queued_p50_s"] = between("RunEnqueuedEvent", "RunDequeuedEvent")  # the run coordinator's wait
+    out["dequeue_to_launch_p50_s"] = between("RunDequeuedEvent", "RunStartingEvent")
+    out["worker_start_p50_s"] = between("RunStartingEvent", "RunStartEvent")  # run worker process start
     return out
 
 
@@ -784,6 +804,10 @@ def report(args, res: dict[str, object], stack: Stack | None, fingerprint: str) 
         "launch_dagster_part_p50_s": _r(dash["dagster_part_p50_s"]),
         "direct_created_p50_s": _r(direct["created_p50_s"]),
         "direct_dagster_part_p50_s": _r(direct["dagster_part_p50_s"]),
+        "launch_queued_p50_s": _r(dash["queued_p50_s"]),
+        "launch_worker_start_p50_s": _r(dash["worker_start_p50_s"]),
+        "direct_queued_p50_s": _r(direct["queued_p50_s"]),
+        "direct_worker_start_p50_s": _r(direct["worker_start_p50_s"]),
         "launch_visible_p50_s": _r(dash["visible_p50_s"]),
         "launch_visible_p95_s": _r(dash["visible_p95_s"]),
         "run_p50_s": _r(dash["run_p50_s"]),
@@ -826,6 +850,12 @@ def report(args, res: dict[str, object], stack: Stack | None, fingerprint: str) 
     print(
         f"      created -> STARTED        {s(dash['dagster_part_p50_s'])}   "
         f"(direct {s(direct['dagster_part_p50_s'])}): Dagster's queue + run worker start"
+    )
+    print(
+        f"        of which: queued (enqueued -> dequeued) {s(dash['queued_p50_s'])} "
+        f"(direct {s(direct['queued_p50_s'])}), dequeued -> launching {s(dash['dequeue_to_launch_p50_s'])},\n"
+        f"                  run worker start (starting -> started) {s(dash['worker_start_p50_s'])} "
+        f"(direct {s(direct['worker_start_p50_s'])})"
     )
     print(
         f"      dashboard shows started   {s(dash['visible_p50_s'])}   p95 {s(dash['visible_p95_s'])} "
@@ -898,12 +928,8 @@ def main(argv: list[str] | None = None) -> int:
             res = measure(args, args.url, args.graphql_url, password, incoming)
         else:
             stack = Stack.create()
-            print(
-                f"starting an own stack in {stack.data_dir} (web :{stack.ports['web']}, dagster "
-                f":{stack.ports['dagster']}, code server :{stack.ports['code_server']}, streamlit "
-                f":{stack.ports['streamlit']}) ...",
-                flush=True,
-            )
+            ports = ", ".join(f"{name}={port}" for name, port in stack.ports.items())
+            print(f"starting an own stack in {stack.data_dir} ({ports}) ...", flush=True)
             stack.start(args.startup_timeout)
             print(f"  up in {stack.startup_s:.0f}s", flush=True)
             res = measure(args, stack.url, stack.graphql_url, stack.password, stack.incoming_dir)

@@ -117,10 +117,15 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for name, version in sorted(run.config_versions.items())
     ]
-    steps = {}
+    steps: dict[str, list] = {}
     for event in events:
         if event.step_key:
             steps.setdefault(event.step_key, []).append(event)
+    started = {
+        key: min((e.timestamp for e in evs if e.event_type != "AssetMaterializationPlannedEvent"), default=0)
+        for key, evs in steps.items()
+    }
+    steps = dict(sorted(steps.items(), key=lambda item: started[item[0]]))
     access = selectors.pipeline_access(request.user).get(run.pipeline_name)
     return render(
         request,

@@ -65,6 +65,20 @@
           if (!row) { row = newRow(run); body.insertBefore(row, body.firstChild); if (empty) { empty.remove(); empty = null; } }
           updateCells(row, run);
         });
+        var newest = {};
+        data.runs.forEach(function (run) {
+          run.imports.forEach(function (name) {
+            if (!newest[name] || newest[name].id < run.id) { newest[name] = run; }
+          });
+        });
+        Object.keys(newest).forEach(function (name) {
+          var cell = document.querySelector('[data-last-for="' + name + '"]');
+          if (!cell) { return; }
+          var link = document.createElement("a");
+          link.href = newest[name].detail_url;
+          link.appendChild(statusBadge(newest[name]));
+          cell.replaceChildren(link);
+        });
       })
       .catch(function () { /* the next poll tries again */ })
       .finally(function () { setTimeout(function () { poll(table); }, POLL_MS); });
