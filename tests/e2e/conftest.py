@@ -24,6 +24,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backend.launcher import dagster_storage_url, wait_for_code_server
+from backend.pipelines.models import PipelineConfig
 from backend.runs.dagster_client import TERMINAL_STATUSES, DagsterClient, OrchestratorUnavailable, RunInfo
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -356,3 +357,19 @@ def pytest_runtest_makereport(item, call):
     stack = item.funcargs.get("dagster_stack") if hasattr(item, "funcargs") else None
     if report.failed and isinstance(stack, DagsterStack):
         report.sections.append(("Dagster stack logs", stack.log_tails()))
+
+
+def make_demo_import(name: str, folder: Path, *, sensor: bool = False) -> PipelineConfig:
+    """An import of the RetailSales demo pipeline (demo tables and procedure) watching ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return PipelineConfig.objects.create(
+        pipeline_name="RetailSales",
+        import_name=name,
+        file_pattern="sales_*.csv",
+        monitored_directory=str(folder),
+        sensor_enabled=sensor,
+        staging_table="staging.daily_sales",
+        destination_table="dw.sales",
+        transform_procedure="dw.sp_transform_daily_sales",
+        load_method="append",
+    )

@@ -15,8 +15,9 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from backend.pipelines.demo import create_demo_warehouse
-from backend.pipelines.models import PipelineConfig, PipelinePermission
+from backend.pipelines.models import PipelinePermission
 from backend.runs.models import ImportRun
+from tests.e2e.conftest import make_demo_import
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -93,29 +94,13 @@ def celery_worker(dagster_stack) -> Iterator[subprocess.Popen]:
             os.killpg(worker.pid, signal.SIGKILL)
 
 
-def _import(name: str, folder: Path) -> PipelineConfig:
-    folder.mkdir(parents=True, exist_ok=True)
-    return PipelineConfig.objects.create(
-        pipeline_name="RetailSales",
-        import_name=name,
-        file_pattern="sales_*.csv",
-        monitored_directory=str(folder),
-        sensor_enabled=False,
-        file_type="csv",
-        staging_table="staging.daily_sales",
-        destination_table="dw.sales",
-        transform_procedure="dw.sp_transform_daily_sales",
-        load_method="append",
-    )
-
-
 @pytest.fixture
 def two_imports(dagster_stack, dagster_client, tmp_path) -> tuple[Path, Path]:
     """Two imports of the demo pipeline, each with a folder, loaded into the running code location."""
     create_demo_warehouse(dagster_stack.warehouse_url)
     north, south = tmp_path / "north", tmp_path / "south"
-    _import("north_sales", north)
-    _import("south_sales", south)
+    make_demo_import("north_sales", north)
+    make_demo_import("south_sales", south)
     PipelinePermission.objects.create(
         group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True
     )
@@ -189,15 +174,8 @@ def test_a_malformed_file_fails_alone_with_a_readable_message(page, live_server,
     assert "Traceback" not in message
 
 
-def test_a_viewer_sees_the_imports_but_no_run_button(page, live_server):
-    PipelineConfig.objects.create(
-        pipeline_name="RetailSales",
-        import_name="daily_sales",
-        file_pattern="sales_*.csv",
-        monitored_directory="/data/in",
-        staging_table="staging.daily_sales",
-        destination_table="dw.sales",
-    )
+def test_a_viewer_sees_the_imports_but_no_run_button(page, live_server, tmp_path):
+    make_demo_import("daily_sales", tmp_path / "in")
     PipelinePermission.objects.create(group=Group.objects.get(name="Viewer"), pipeline_name="RetailSales")
     _user("vi", "Viewer")
 
@@ -208,15 +186,8 @@ def test_a_viewer_sees_the_imports_but_no_run_button(page, live_server):
     assert page.locator("input.import-box").count() == 0
 
 
-def test_a_user_without_grants_sees_nothing_and_gets_404_on_a_run(page, live_server):
-    PipelineConfig.objects.create(
-        pipeline_name="RetailSales",
-        import_name="daily_sales",
-        file_pattern="sales_*.csv",
-        monitored_directory="/data/in",
-        staging_table="staging.daily_sales",
-        destination_table="dw.sales",
-    )
+def test_a_user_without_grants_sees_nothing_and_gets_404_on_a_run(page, live_server, tmp_path):
+    make_demo_import("daily_sales", tmp_path / "in")
     run = ImportRun.objects.create(pipeline_name="RetailSales", import_names=["daily_sales"])
     _user("nobody")
 
@@ -228,15 +199,8 @@ def test_a_user_without_grants_sees_nothing_and_gets_404_on_a_run(page, live_ser
     assert response.status == 404
 
 
-def test_the_dashboard_is_usable_with_the_keyboard(page, live_server):
-    PipelineConfig.objects.create(
-        pipeline_name="RetailSales",
-        import_name="daily_sales",
-        file_pattern="sales_*.csv",
-        monitored_directory="/data/in",
-        staging_table="staging.daily_sales",
-        destination_table="dw.sales",
-    )
+def test_the_dashboard_is_usable_with_the_keyboard(page, live_server, tmp_path):
+    make_demo_import("daily_sales", tmp_path / "in")
     PipelinePermission.objects.create(
         group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True
     )

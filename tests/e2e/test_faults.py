@@ -18,9 +18,9 @@ import pytest
 import requests
 
 from backend.pipelines.demo import create_demo_warehouse
-from backend.pipelines.models import PipelineConfig
 from backend.runs import services
 from backend.runs.models import ImportRun
+from tests.e2e.conftest import make_demo_import
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -115,18 +115,7 @@ def test_a_worker_killed_mid_launch_still_yields_exactly_one_dagster_run(
 ):
     create_demo_warehouse(dagster_stack.warehouse_url)
     folder = tmp_path / "fault"
-    folder.mkdir()
-    PipelineConfig.objects.create(
-        pipeline_name="RetailSales",
-        import_name="fault_sales",
-        file_pattern="sales_*.csv",
-        monitored_directory=str(folder),
-        sensor_enabled=False,
-        staging_table="staging.daily_sales",
-        destination_table="dw.sales",
-        transform_procedure="dw.sp_transform_daily_sales",
-        load_method="append",
-    )
+    make_demo_import("fault_sales", folder)
     shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", folder)
     assert dagster_client.reload_location().ok
 

@@ -17,32 +17,18 @@ from backend.pipelines.models import PipelineConfig
 from backend.runs import services
 from backend.runs.dagster_client import DagsterClient, OrchestratorUnavailable
 from backend.runs.models import CodeLocationReload, ImportRun, RunStatus
+from tests.e2e.conftest import make_demo_import
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _import(name: str, folder: Path, sensor: bool = False) -> PipelineConfig:
-    folder.mkdir(parents=True, exist_ok=True)
-    return PipelineConfig.objects.create(
-        pipeline_name="RetailSales",
-        import_name=name,
-        file_pattern="sales_*.csv",
-        monitored_directory=str(folder),
-        sensor_enabled=sensor,
-        staging_table="staging.daily_sales",
-        destination_table="dw.sales",
-        transform_procedure="dw.sp_transform_daily_sales",
-        load_method="append",
-    )
-
-
 @pytest.fixture
 def demo_import(dagster_stack, dagster_client, tmp_path) -> Path:
     create_demo_warehouse(dagster_stack.warehouse_url)
     folder = tmp_path / "in"
-    _import("svc_sales", folder)
+    make_demo_import("svc_sales", folder)
     shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", folder)
     assert dagster_client.reload_location().ok
     return folder
@@ -114,7 +100,7 @@ def test_queued_runs_wait_for_the_orchestrator_and_launch_once_it_is_back(demo_i
 def test_runs_started_by_a_file_sensor_appear_as_import_runs(dagster_stack, dagster_client, tmp_path):
     create_demo_warehouse(dagster_stack.warehouse_url)
     folder = tmp_path / "watched"
-    _import("watched_sales", folder, sensor=True)
+    make_demo_import("watched_sales", folder, sensor=True)
     assert dagster_client.reload_location().ok
     assert dagster_client.sensor_state("watched_sales_file_sensor").running
     path = Path(shutil.copy(ROOT / "demo" / "sales_2024-01-02.csv", folder))
@@ -182,7 +168,7 @@ def test_a_run_whose_process_dies_is_marked_failed_not_left_running(dagster_stac
     with psycopg.connect(dagster_stack.warehouse_url, autocommit=True) as conn:
         conn.execute(SLOW_PROCEDURE)
     folder = tmp_path / "slow"
-    config = _import("slow_sales", folder)
+    config = make_demo_import("slow_sales", folder)
     PipelineConfig.objects.filter(pk=config.pk).update(transform_procedure="dw.sp_slow_transform")
     shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", folder)
     assert dagster_client.reload_location().ok
@@ -211,7 +197,7 @@ def test_admin_actions_toggle_the_sensor_and_show_the_last_reload(
 ):
     from django.urls import reverse
 
-    config = _import("toggled_sales", tmp_path / "toggled", sensor=True)
+    config = make_demo_import("toggled_sales", tmp_path / "toggled", sensor=True)
     assert services.code_location_reload(dagster_client).ok
     assert dagster_client.sensor_state("toggled_sales_file_sensor").running
     url = reverse("admin:pipelines_pipelineconfig_changelist")
@@ -252,13 +238,14 @@ def test_an_operator_cancels_a_running_import(dagster_stack, dagster_client, cli
     with psycopg.connect(dagster_stack.warehouse_url, autocommit=True) as conn:
         conn.execute(SLOW_PROCEDURE)
     folder = tmp_path / "cancel"
-    config = _import("cancel_sales", folder)
+    config = make_demo_import("cancel_sales", folder)
     PipelineConfig.objects.filter(pk=config.pk).update(transform_procedure="dw.sp_slow_transform")
     shutil.copy(ROOT / "demo" / "sales_2024-01-02.csv", folder)
     assert dagster_client.reload_location().ok
     operator = UserFactory(username="canceller")
     operator.groups.add(Group.objects.get(name="Operator"))
-    PipelinePermission.objects.create(group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True)
+    operators = Group.objects.get(name="Operator")
+    PipelinePermission.objects.create(group=operators, pipeline_name="RetailSales", can_run=True)
     (run,) = services.import_run_create(operator, ["cancel_sales"])
     services.import_runs_launch_queued([run.pk], dagster_client)
     run.refresh_from_db()
