@@ -47,6 +47,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -585,8 +586,11 @@ class PollResult:
     first_error: str = ""
 
 
-def poll_phase(url: str, cookies, pollers: int, seconds: float, check_runs: int | None) -> PollResult:
-    """``pollers`` threads GET ``url`` back to back for ``seconds``; every latency is kept."""
+def poll_phase(
+    url: str, cookies, pollers: int, seconds: float, check_runs: int | None, interval: float = 0.0
+) -> PollResult:
+    """``pollers`` threads GET ``url`` for ``seconds``, each every ``interval`` seconds like the
+    dashboard (0: back to back, a stress test); every latency is kept."""
     result = PollResult()
     lock = threading.Lock()
     barrier = threading.Barrier(pollers + 1)
@@ -599,6 +603,8 @@ def poll_phase(url: str, cookies, pollers: int, seconds: float, check_runs: int 
         errors = 0
         first_error = ""
         barrier.wait()
+        if interval:
+            time.sleep(random.uniform(0, interval))  # browsers do not poll in lockstep
         while time.monotonic() < stop_at[0]:
             started = time.perf_counter()
             try:
@@ -614,6 +620,8 @@ def poll_phase(url: str, cookies, pollers: int, seconds: float, check_runs: int 
             except (requests.RequestException, ValueError) as exc:
                 errors += 1
                 first_error = first_error or repr(exc)[:160]
+            if interval:
+                time.sleep(max(0.0, started + interval - time.perf_counter()))
         session.close()
         with lock:
             result.latencies.extend(local)
@@ -754,8 +762,8 @@ def measure(args, url: str, graphql_url: str, password: str, incoming: Path | No
     half = args.poll_seconds / 2
     status_parts, health_parts = [], []
     for _ in range(2):
-        status_parts.append(poll_phase(status_path, cookies, args.pollers, half, len(ids)))
-        health_parts.append(poll_phase(health_path, cookies, args.pollers, half, None))
+        status_parts.append(poll_phase(status_path, cookies, args.pollers, half, len(ids), args.poll_interval))
+        health_parts.append(poll_phase(health_path, cookies, args.pollers, half, None, args.poll_interval))
     status_fig, health_fig = poll_figures(merge(status_parts)), poll_figures(merge(health_parts))
     status_error, health_error = merge(status_parts).first_error, merge(health_parts).first_error
 
@@ -824,6 +832,7 @@ def report(args, res: dict[str, object], stack: Stack | None, fingerprint: str) 
         "status_ratio": _r(status_ratio),
         "pollers": args.pollers,
         "poll_seconds": args.poll_seconds,
+        "poll_interval_s": args.poll_interval,
         "client_cpu_share": _r(status["client_cpu_share"], 2),
         "launch_p50_target_s": LAUNCH_P50_TARGET_S,
         "status_p95_target_ms": STATUS_P95_TARGET_MS,
@@ -892,7 +901,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=15, help="timed launches per side (default 15)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed rounds (one launch per side) first (default 1)")
     ap.add_argument("--pollers", type=int, default=50, help="concurrent status pollers (default 50)")
-    ap.add_argument("--poll-seconds", type=float, default=10.0, help="seconds of polling per endpoint (default 10)")
+    ap.add_argument("--poll-seconds", type=float, default=20.0, help="seconds of polling per endpoint (default 20)")
+    ap.add_argument(
+        "--poll-interval",
+        type=float,
+        default=2.0,
+        help="seconds between one poller's requests, as the dashboard polls (default 2); 0 = back to back (stress)",
+    )
     ap.add_argument("--import-name", default="daily_sales", help="the import to launch (default daily_sales)")
     ap.add_argument("--pipeline", default="RetailSales", help="its pipeline, if no dashboard run shows it")
     ap.add_argument("--destination", default="dw.sales", help="its destination table, ditto")
@@ -905,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sensor-timeout", type=float, default=90, help="seconds to wait for the file sensor's run")
     ap.add_argument("--keep-data", action="store_true", help="keep the own stack's temp data dir (and its logs)")
     args = ap.parse_args(argv)
-    if args.runs < 1 or args.warmup < 0 or args.pollers < 1 or args.poll_seconds <= 0:
+    if args.runs < 1 or args.warmup < 0 or args.pollers < 1 or args.poll_seconds <= 0 or args.poll_interval < 0:
         ap.error("--runs and --pollers must be at least 1, --warmup at least 0, --poll-seconds positive")
     if args.url and not args.graphql_url:
         ap.error("--url needs --graphql-url")

@@ -112,4 +112,5 @@ def import_run_get_visible(user, pk: int) -> ImportRun:
 
 def import_run_statuses_visible(user, pks: list[int]) -> list[ImportRun]:
     access = pipeline_access(user)
-    return list(ImportRun.objects.filter(pk__in=pks, pipeline_name__in=list(access)).order_by("created_at"))
+    runs = ImportRun.objects.filter(pk__in=pks, pipeline_name__in=list(access)).select_related("requested_by")
+    return list(runs.order_by("created_at"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -180,8 +181,14 @@ def _outcome(run: ImportRun) -> tuple[int | None, str]:
 ORCHESTRATOR_STATUS_KEY = "launchpad:orchestrator-status"
 
 
-def _redis():
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3)
+@functools.lru_cache(maxsize=4)
+def _redis_for(url: str) -> redis.Redis:
+    """One client (and connection pool) per URL and process; redis-py clients are thread-safe."""
+    return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+
+
+def _redis() -> redis.Redis:
+    return _redis_for(settings.REDIS_URL)
 
 
 def orchestrator_status_record(available: bool, message: str = "") -> None:
