@@ -39,6 +39,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -47,7 +48,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import random
 import threading
 import time
 from dataclasses import dataclass, field
