@@ -53,11 +53,21 @@ def _dump_cursor(done: dict[str, list], pending: dict[str, list]) -> str:
     return json.dumps({"v": CURSOR_VERSION, "done": done, "pending": pending}, sort_keys=True, separators=(",", ":"))
 
 
+TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload")
+
+
+def is_candidate(name: str, pattern: str) -> bool:
+    """A file name the import should pick up: it matches, and is not a temporary or hidden file."""
+    if name.startswith((".", "~$")) or name.endswith(TEMPORARY_SUFFIXES):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
 def _matching_files(directory: Path, pattern: str, limit: int) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     with os.scandir(directory) as entries:
         for entry in entries:
-            if not fnmatch.fnmatchcase(entry.name, pattern):
+            if not is_candidate(entry.name, pattern):
                 continue
             try:
                 if not entry.is_file():

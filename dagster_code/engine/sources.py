@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagster_code.engine.errors import ConfigError, EngineError
+from dagster_code.engine.file_watch import is_candidate
 
 
 class SourceError(EngineError):
@@ -29,6 +30,8 @@ def resolve_local_files(directory: str, pattern: str, requested: Sequence[str] =
                 raise SourceError(f"{raw} is not inside the monitored folder {directory}; it was not loaded.")
             if not fnmatch.fnmatchcase(resolved.name, pattern):
                 raise SourceError(f"{resolved.name} does not match this import's file pattern {pattern}.")
+            if not is_candidate(resolved.name, pattern):
+                raise SourceError(f"{resolved.name} is a temporary or hidden file; it was not loaded.")
             if not resolved.is_file():
                 raise SourceError(f"{resolved.name} is no longer in {directory} (moved or deleted before the run).")
             files.append(resolved)
@@ -36,7 +39,7 @@ def resolve_local_files(directory: str, pattern: str, requested: Sequence[str] =
     if not root.is_dir():
         raise SourceError(f"The monitored folder {directory} does not exist.")
     with os.scandir(root) as entries:
-        found = [Path(e.path) for e in entries if e.is_file() and fnmatch.fnmatchcase(e.name, pattern)]
+        found = [Path(e.path) for e in entries if e.is_file() and is_candidate(e.name, pattern)]
     found = [p for p in found if p.resolve().parent == root]  # a symlink out of the folder is never read
     if not found:
         raise SourceError(f"No file matching {pattern} is waiting in {directory}.")

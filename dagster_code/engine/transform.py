@@ -98,6 +98,14 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                 table_columns(conn, table)  # a clear error when the destination is missing
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_NAMESPACE + table,))
             staging_rows = {s.import_name: _count(cursor, s.staging_table, run_id) for s in steps}
+            empty_replace = [s for s in steps if s.load_method == "replace" and staging_rows[s.import_name] == 0]
+            if empty_replace:
+                names = ", ".join(f"{s.import_name} ({s.destination_table})" for s in empty_replace)
+                raise TransformError(
+                    f"This run staged no rows for {names}; a replace load would have emptied the destination, "
+                    "so it was stopped and the destination left as it was.",
+                    hint="The file had a header but no data rows. Drop a file with data to replace the table.",
+                )
             _truncate(cursor, sorted({s.destination_table for s in steps if not s.procedure} & set(replace_tables)))
             called: set[str] = set()
             for step in steps:

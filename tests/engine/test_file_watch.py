@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+
+import pytest
 
 from dagster_code.engine.file_watch import WatchResult, scan_directory
 
@@ -179,3 +182,13 @@ def test_unreadable_cursor_starts_afresh(tmp_path: Path) -> None:
 
     for cursor in ("not json", '{"v": 999, "done": {}}', "[]"):
         assert batch_paths(scan(tmp_path, cursor, NOW)) == [(str(sales),)]
+
+
+@pytest.mark.parametrize("name", [".sales_1.csv", "~$sales_1.csv", "sales_1.csv.part", "sales_1.csv.tmp"])
+def test_temporary_and_hidden_files_are_never_picked_up(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("a\n1\n")
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    result = scan_directory(tmp_path, "*sales_*", None, time.time())
+    assert result.batches == ()

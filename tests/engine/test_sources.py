@@ -114,3 +114,15 @@ def test_import_without_a_folder_is_a_config_error() -> None:
         resolve_local_files("", "*.csv", ["a.csv"])
 
     assert caught.value.message == "This import has no monitored directory to read files from."
+
+
+def test_a_requested_temporary_file_is_refused_and_listing_skips_them(inbox: Path) -> None:
+    put(inbox / "sales_1.csv.part")
+    put(inbox / "~$sales_2.csv")
+    put(inbox / "sales_3.csv")
+
+    with pytest.raises(SourceError) as caught:
+        resolve_local_files(str(inbox), "sales_*", ["sales_1.csv.part"])
+
+    assert caught.value.message == "sales_1.csv.part is a temporary or hidden file; it was not loaded."
+    assert [p.name for p in resolve_local_files(str(inbox), "*sales_*", [])] == ["sales_3.csv"]

@@ -238,3 +238,21 @@ def test_destination_locked_by_another_run_blocks_the_transform(
 
     assert "lock timeout" in caught.value.message
     assert table_rows(warehouse, tables["sales"]) == OLD
+
+
+@pytest.mark.parametrize("procedure", [None, "truncating_proc"])
+def test_a_replace_run_that_staged_no_rows_never_empties_the_destination(
+    warehouse: psycopg.Connection, tables: dict[str, str], warehouse_schema: str, procedure: str | None
+) -> None:
+    if procedure:
+        procedure = f"{warehouse_schema}.{procedure}"
+        create_procedure(warehouse, procedure, f"TRUNCATE {tables['sales']};")
+
+    with pytest.raises(TransformError) as caught:
+        run_transform(warehouse, [step(tables, "sales", "replace", procedure=procedure)], "run-without-rows")
+
+    assert caught.value.message == (
+        f"This run staged no rows for sales_import ({tables['sales']}); a replace load would have emptied the "
+        "destination, so it was stopped and the destination left as it was."
+    )
+    assert table_rows(warehouse, tables["sales"]) == OLD
