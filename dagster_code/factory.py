@@ -210,6 +210,7 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     load_method=spec.load_method,
                     procedure=spec.transform_procedure,
                     strategy=spec.transform_strategy,
+                    dedup_key=spec.deduplication_key,
                 )
                 for spec in imports
                 if run_ids.get(spec.import_name) == run_id
@@ -238,7 +239,8 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
             for res in step_results:
                 context.log.info(
                     f"{res.import_name}: {res.staging_rows:,} staging rows -> {res.destination_table} "
-                    f"({res.destination_rows:,} rows now{', truncated first' if res.truncated else ''})"
+                    f"({res.destination_rows:,} rows now{', truncated first' if res.truncated else ''}"
+                    f"{f', {res.duplicates_removed:,} already there skipped' if res.duplicates_removed else ''})"
                 )
                 _record(
                     dagster_run_id=run_id,
@@ -250,7 +252,8 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     finished_at=finished,
                     target_table=res.destination_table,
                     rows_read=res.staging_rows,
-                    rows_loaded=res.staging_rows,
+                    rows_loaded=res.staging_rows - res.duplicates_removed,
+                    rows_rejected=res.duplicates_removed,
                     config_version=by_name[res.import_name].version,
                 )
             _recording().record_import_success([r.import_name for r in step_results], finished)

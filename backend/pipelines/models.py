@@ -41,6 +41,7 @@ class LoadMethod(models.TextChoices):
 
 class TransformStrategy(models.TextChoices):
     INSERT = "insert", "Insert the run's staging rows into the destination"
+    UPSERT = "upsert", "Upsert: update rows whose deduplication key exists, insert the others"
 
 
 class Partitioning(models.TextChoices):
@@ -202,6 +203,9 @@ class PipelineConfig(ValidatedModel):
             errors.setdefault("deduplication_key", []).append(
                 "A deduplication key only applies to append loads; replace empties the table first."
             )
+        if self.transform_strategy == TransformStrategy.UPSERT and not self.transform_procedure:
+            if not self.deduplication_key:
+                errors.setdefault("deduplication_key", []).append("The upsert strategy needs the key columns.")
         if self.pk and self.on_success_deactivate_self_and_activate_import_id == self.pk:
             errors.setdefault("on_success_deactivate_self_and_activate_import", []).append(
                 "An import cannot switch to itself."

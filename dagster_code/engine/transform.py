@@ -29,6 +29,7 @@ class TransformStep:
     load_method: str
     procedure: str | None = None
     strategy: str = "insert"
+    dedup_key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class TransformResult:
     staging_rows: int
     destination_rows: int
     truncated: bool
+    duplicates_removed: int = 0
 
 
 Strategy = Callable[[psycopg.Cursor, TransformStep, str], None]
@@ -55,12 +57,7 @@ def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
 @register_strategy("insert")
 def insert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> None:
     """Insert this run's staging rows into the columns both tables share."""
-    conn = cursor.connection
-    dest_cols = table_columns(conn, step.destination_table)
-    staging_cols = set(table_columns(conn, step.staging_table)) - {RUN_ID_COLUMN}
-    shared = [c for c in dest_cols if c in staging_cols]
-    if not shared:
-        raise ConfigError(f"{step.staging_table} and {step.destination_table} have no column in common.")
+    shared = _shared_columns(cursor.connection, step)
     cols = sql.SQL(", ").join(column_identifier(c) for c in shared)
     cursor.execute(
         sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} = %s").format(
@@ -72,6 +69,78 @@ def insert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) ->
         ),
         (run_id,),
     )
+
+
+def _shared_columns(conn: psycopg.Connection, step: TransformStep) -> list[str]:
+    dest_cols = table_columns(conn, step.destination_table)
+    staging_cols = set(table_columns(conn, step.staging_table)) - {RUN_ID_COLUMN}
+    shared = [c for c in dest_cols if c in staging_cols]
+    if not shared:
+        raise ConfigError(f"{step.staging_table} and {step.destination_table} have no column in common.")
+    return shared
+
+
+def _key_match(left: str, right: str, key: Sequence[str]) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{}.{} IS NOT DISTINCT FROM {}.{}").format(
+            sql.Identifier(left), column_identifier(k), sql.Identifier(right), column_identifier(k)
+        )
+        for k in key
+    )
+
+
+@register_strategy("upsert")
+def upsert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> None:
+    """MERGE this run's staging rows into the destination by the deduplication key (last row per key wins)."""
+    if not step.dedup_key:
+        raise ConfigError(f"{step.import_name}: the upsert strategy needs a deduplication key.")
+    shared = _shared_columns(cursor.connection, step)
+    missing = [k for k in step.dedup_key if k not in shared]
+    if missing:
+        raise ConfigError(f"{step.import_name}: key column(s) {', '.join(missing)} are not in both tables.")
+    cols = sql.SQL(", ").join(column_identifier(c) for c in shared)
+    keys = sql.SQL(", ").join(column_identifier(k) for k in step.dedup_key)
+    others = [c for c in shared if c not in step.dedup_key]
+    matched = (
+        sql.SQL("WHEN MATCHED THEN UPDATE SET {}").format(
+            sql.SQL(", ").join(sql.SQL("{} = s.{}").format(column_identifier(c), column_identifier(c)) for c in others)
+        )
+        if others
+        else sql.SQL("")
+    )
+    cursor.execute(
+        sql.SQL(
+            "MERGE INTO {dest} AS d USING (SELECT DISTINCT ON ({keys}) {cols} FROM {stg} WHERE {run} = %s "
+            "ORDER BY {keys}, ctid DESC) AS s ON {match} {matched} "
+            "WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values})"
+        ).format(
+            dest=table_identifier(step.destination_table),
+            keys=keys,
+            cols=cols,
+            stg=table_identifier(step.staging_table),
+            run=sql.Identifier(RUN_ID_COLUMN),
+            match=_key_match("d", "s", step.dedup_key),
+            matched=matched,
+            values=sql.SQL(", ").join(sql.SQL("s.{}").format(column_identifier(c)) for c in shared),
+        ),
+        (run_id,),
+    )
+
+
+def _remove_known_rows(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> int:
+    """Append with a deduplication key: drop this run's staging rows whose key the destination already has."""
+    cursor.execute(
+        sql.SQL(
+            "DELETE FROM {stg} AS s WHERE s.{run} = %s AND EXISTS (SELECT 1 FROM {dest} AS d WHERE {match})"
+        ).format(
+            stg=table_identifier(step.staging_table),
+            run=sql.Identifier(RUN_ID_COLUMN),
+            dest=table_identifier(step.destination_table),
+            match=_key_match("d", "s", step.dedup_key),
+        ),
+        (run_id,),
+    )
+    return max(cursor.rowcount, 0)
 
 
 def _count(cursor: psycopg.Cursor, table: str, run_id: str | None = None) -> int:
@@ -106,6 +175,11 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     "so it was stopped and the destination left as it was.",
                     hint="The file had a header but no data rows. Drop a file with data to replace the table.",
                 )
+            removed = {
+                s.import_name: _remove_known_rows(cursor, s, run_id)
+                for s in steps
+                if s.load_method == "append" and s.dedup_key and s.strategy != "upsert"
+            }
             _truncate(cursor, sorted({s.destination_table for s in steps if not s.procedure} & set(replace_tables)))
             called: set[str] = set()
             for step in steps:
@@ -132,6 +206,7 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     staging_rows=staging_rows[s.import_name],
                     destination_rows=_count(cursor, s.destination_table),
                     truncated=s.destination_table in replace_tables,
+                    duplicates_removed=removed.get(s.import_name, 0),
                 )
                 for s in steps
             ]

@@ -202,9 +202,9 @@ def test_unknown_strategy_is_a_config_error_and_changes_nothing(
     warehouse: psycopg.Connection, tables: dict[str, str]
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        run_transform(warehouse, [step(tables, "sales", "replace", strategy="upsert")], "run-1")
+        run_transform(warehouse, [step(tables, "sales", "replace", strategy="no_such_strategy")], "run-1")
 
-    assert caught.value.message == "Unknown transform strategy 'upsert'."
+    assert caught.value.message == "Unknown transform strategy 'no_such_strategy'."
     assert table_rows(warehouse, tables["sales"]) == OLD
 
 
@@ -255,4 +255,33 @@ def test_a_replace_run_that_staged_no_rows_never_empties_the_destination(
         f"This run staged no rows for sales_import ({tables['sales']}); a replace load would have emptied the "
         "destination, so it was stopped and the destination left as it was."
     )
+    assert table_rows(warehouse, tables["sales"]) == OLD
+
+
+def test_append_with_a_key_skips_rows_the_destination_already_has(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    insert(warehouse, tables["sales"], ["id", "amount", "loaded_at"], [(1, 99, "earlier")])
+
+    (result,) = run_transform(warehouse, [step(tables, "sales", "append", dedup_key=("id",))], "run-1")
+
+    assert table_rows(warehouse, tables["sales"]) == [(0, 0, "yesterday"), (1, 99, "earlier"), (2, 20, "now")]
+    assert (result.staging_rows, result.duplicates_removed) == (2, 1)
+
+
+def test_upsert_updates_known_keys_and_inserts_new_ones(warehouse: psycopg.Connection, tables: dict[str, str]) -> None:
+    insert(warehouse, tables["sales"], ["id", "amount", "loaded_at"], [(1, 99, "earlier")])
+    insert(warehouse, tables["stg"], ["id", "amount", "note", "dagster_run_id"], [(2, 25, "again", "run-1")])
+
+    run_transform(warehouse, [step(tables, "sales", "append", strategy="upsert", dedup_key=("id",))], "run-1")
+
+    assert table_rows(warehouse, tables["sales"]) == [(0, 0, "yesterday"), (1, 10, "earlier"), (2, 25, "now")]
+
+
+def test_upsert_without_a_key_is_refused_and_changes_nothing(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_transform(warehouse, [step(tables, "sales", "append", strategy="upsert")], "run-1")
+    assert caught.value.message == "sales_import: the upsert strategy needs a deduplication key."
     assert table_rows(warehouse, tables["sales"]) == OLD

@@ -105,3 +105,10 @@ def test_the_four_roles_exist_with_their_permissions():
     assert "change_pipelineconfig" not in roles["Viewer"] | roles["Operator"] | roles["Steward"]
     assert "change_dataqualityrule" in roles["Steward"]
     assert {"add_pipelineconfig", "change_pipelineconfig", "delete_pipelinepermission"} <= roles["Admin"]
+
+
+def test_the_upsert_strategy_needs_a_deduplication_key():
+    with pytest.raises(ValidationError) as err:
+        PipelineConfigFactory(transform_strategy="upsert", load_method="append", deduplication_key="")
+    assert err.value.message_dict["deduplication_key"] == ["The upsert strategy needs the key columns."]
+    assert PipelineConfigFactory(transform_strategy="upsert", load_method="append", deduplication_key="id").pk
