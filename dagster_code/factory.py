@@ -256,7 +256,9 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     rows_rejected=res.duplicates_removed,
                     config_version=by_name[res.import_name].version,
                 )
-            _recording().record_import_success([r.import_name for r in step_results], finished)
+            switched = _recording().record_import_success([r.import_name for r in step_results], finished)
+            for name in switched:
+                context.log.info(f"First load done: switched to {name} (this import is now inactive).")
             results.extend(step_results)
         return dg.MaterializeResult(
             metadata={

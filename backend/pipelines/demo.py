@@ -79,6 +79,7 @@ def create_demo_pipeline(incoming: Path) -> list[str]:
             "destination_table": "dw.sales",
             "transform_procedure": "dw.sp_transform_daily_sales",
             "load_method": "append",
+            "batch_window_seconds": 0,
         },
     )
     for role, can_run in (("Operator", True), ("Viewer", False)):

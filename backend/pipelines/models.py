@@ -164,7 +164,7 @@ class PipelineConfig(ValidatedModel):
         "(e.g. a first full replace, then daily appends).",
     )
     batch_window_seconds = models.PositiveIntegerField(
-        default=0,
+        default=120,
         help_text="Wait this many seconds after the last new file and load the files that arrived together in one "
         "run. 0 starts one run per file.",
     )

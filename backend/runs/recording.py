@@ -55,12 +55,29 @@ def record_step(record: StepRecord) -> None:
     )
 
 
-def record_import_success(import_names: list[str], finished_at: datetime) -> None:
-    """Stamp ``last_import_date`` without touching the config's version or history."""
+def record_import_success(import_names: list[str], finished_at: datetime) -> list[str]:
+    """Stamp ``last_import_date`` (no new version), then make any one-time replace->append switch.
+
+    Returns the imports that were switched on. The switch saves both rows, so it is kept in
+    their history and the code location is reloaded.
+    """
     from backend.pipelines.models import PipelineConfig
 
     drop_stale_connection()
     PipelineConfig.objects.filter(import_name__in=import_names).update(last_import_date=finished_at)
+    switched: list[str] = []
+    configs = PipelineConfig.objects.filter(
+        import_name__in=import_names, is_active=True, on_success_deactivate_self_and_activate_import__isnull=False
+    ).select_related("on_success_deactivate_self_and_activate_import")
+    for config in configs:
+        with transaction.atomic():
+            successor = config.on_success_deactivate_self_and_activate_import
+            config.is_active = False
+            config.save()
+            successor.is_active = True
+            successor.save()
+        switched.append(successor.import_name)
+    return switched
 
 
 def record_definition_errors(errors: Mapping[str, str]) -> None:

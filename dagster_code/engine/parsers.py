@@ -179,3 +179,6 @@ def parse_tsv(path: Path, options: Mapping[str, Any]) -> ParsedFile:
 @register_parser("psv")
 def parse_psv(path: Path, options: Mapping[str, Any]) -> ParsedFile:
     return read_delimited(path, options, "|")
+
+
+from dagster_code.engine import parsers_structured  # noqa: E402,F401  (registers excel, json, jsonl, parquet)

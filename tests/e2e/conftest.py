@@ -368,6 +368,7 @@ def make_demo_import(name: str, folder: Path, *, sensor: bool = False) -> Pipeli
         file_pattern="sales_*.csv",
         monitored_directory=str(folder),
         sensor_enabled=sensor,
+        batch_window_seconds=0,
         staging_table="staging.daily_sales",
         destination_table="dw.sales",
         transform_procedure="dw.sp_transform_daily_sales",

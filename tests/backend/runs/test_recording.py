@@ -58,3 +58,18 @@ def test_definition_errors_are_set_and_cleared():
     }
     recording.record_definition_errors({})
     assert set(PipelineConfig.objects.values_list("definition_error", flat=True)) == {""}
+
+
+def test_the_first_success_switches_replace_to_append_once():
+    delta = PipelineConfigFactory(import_name="report_delta", is_active=False, load_method="append")
+    initial = PipelineConfigFactory(
+        import_name="report_initial", load_method="replace", on_success_deactivate_self_and_activate_import=delta
+    )
+
+    assert recording.record_import_success(["report_initial"], datetime(2024, 1, 3, tzinfo=UTC)) == ["report_delta"]
+
+    initial.refresh_from_db()
+    delta.refresh_from_db()
+    assert (initial.is_active, delta.is_active) == (False, True)
+    assert (initial.version, delta.version) == (2, 2)
+    assert recording.record_import_success(["report_initial"], datetime(2024, 1, 4, tzinfo=UTC)) == []
