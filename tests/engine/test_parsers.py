@@ -42,7 +42,7 @@ def test_unknown_parser_is_a_config_error_listing_the_registered_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         get_parser("xlsx")
     assert caught.value.message.startswith("No parser is registered for 'xlsx'.")
-    assert "csv, psv, tsv" in caught.value.message
+    assert caught.value.message.endswith("Registered parsers: csv, excel, json, jsonl, parquet, psv, tsv.")
 
 
 # ------------------------------------------------------------------------------------- quoting
