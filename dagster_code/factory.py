@@ -96,6 +96,19 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
         started = _now()
         files: list[str] = list(config.file_paths)
 
+        def record(**outcome) -> None:
+            _record(
+                dagster_run_id=run_id,
+                pipeline_name=spec.pipeline_name,
+                import_name=spec.import_name,
+                step="extract_load",
+                started_at=started,
+                finished_at=_now(),
+                target_table=spec.staging_table,
+                config_version=spec.version,
+                **outcome,
+            )
+
         def progress(file_name: str, rows: int) -> None:
             context.log.info(f"{file_name}: {rows:,} rows copied into {spec.staging_table} so far")
 
@@ -117,36 +130,20 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
                     progress=progress,
                 )
         except EngineError as exc:
-            _record(
-                dagster_run_id=run_id,
-                pipeline_name=spec.pipeline_name,
-                import_name=spec.import_name,
-                step="extract_load",
+            record(
                 status="FAILURE",
-                started_at=started,
-                finished_at=_now(),
-                target_table=spec.staging_table,
                 source_files=tuple(files),
                 error_message=exc.message,
                 resolution_hint=exc.hint,
-                config_version=spec.version,
             )
             raise _fail(context, exc) from exc
         for loaded in result.files:
             context.log.info(f"{loaded.path}: {loaded.rows:,} rows loaded")
-        _record(
-            dagster_run_id=run_id,
-            pipeline_name=spec.pipeline_name,
-            import_name=spec.import_name,
-            step="extract_load",
+        record(
             status="SUCCESS",
-            started_at=started,
-            finished_at=_now(),
-            target_table=spec.staging_table,
             source_files=tuple(f.path for f in result.files),
             rows_read=result.rows_loaded,
             rows_loaded=result.rows_loaded,
-            config_version=spec.version,
         )
         return dg.MaterializeResult(
             metadata={
@@ -216,23 +213,31 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                 if run_ids.get(spec.import_name) == run_id
             ]
             started = _now()
+
+            def record(import_name: str, table: str, run_id: str = run_id, started=started, **outcome) -> None:
+                _record(
+                    dagster_run_id=run_id,
+                    pipeline_name=pipeline.pipeline_name,
+                    import_name=import_name,
+                    step="transform",
+                    started_at=started,
+                    finished_at=_now(),
+                    target_table=table,
+                    config_version=by_name[import_name].version,
+                    **outcome,
+                )
+
             try:
                 with warehouse.connect() as conn:
                     step_results = run_transform(conn, steps, run_id)
             except EngineError as exc:
                 for step in steps:
-                    _record(
-                        dagster_run_id=run_id,
-                        pipeline_name=pipeline.pipeline_name,
-                        import_name=step.import_name,
-                        step="transform",
+                    record(
+                        step.import_name,
+                        step.destination_table,
                         status="FAILURE",
-                        started_at=started,
-                        finished_at=_now(),
-                        target_table=step.destination_table,
                         error_message=exc.message,
                         resolution_hint=exc.hint,
-                        config_version=by_name[step.import_name].version,
                     )
                 raise _fail(context, exc) from exc
             finished = _now()
@@ -242,19 +247,13 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     f"({res.destination_rows:,} rows now{', truncated first' if res.truncated else ''}"
                     f"{f', {res.duplicates_removed:,} already there skipped' if res.duplicates_removed else ''})"
                 )
-                _record(
-                    dagster_run_id=run_id,
-                    pipeline_name=pipeline.pipeline_name,
-                    import_name=res.import_name,
-                    step="transform",
+                record(
+                    res.import_name,
+                    res.destination_table,
                     status="SUCCESS",
-                    started_at=started,
-                    finished_at=finished,
-                    target_table=res.destination_table,
                     rows_read=res.staging_rows,
                     rows_loaded=res.staging_rows - res.duplicates_removed,
                     rows_rejected=res.duplicates_removed,
-                    config_version=by_name[res.import_name].version,
                 )
             switched = _recording().record_import_success([r.import_name for r in step_results], finished)
             for name in switched:

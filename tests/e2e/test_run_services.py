@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.urls import reverse
 
 from backend.pipelines.demo import create_demo_warehouse
-from backend.pipelines.models import PipelineConfig
+from backend.pipelines.models import PipelineConfig, PipelinePermission
 from backend.runs import services
 from backend.runs.dagster_client import DagsterClient, OrchestratorUnavailable
 from backend.runs.models import CodeLocationReload, ImportRun, RunStatus
 from tests.e2e.conftest import make_demo_import
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -158,20 +164,19 @@ LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(120); END; $$;
 """
 
 
-def test_a_run_whose_process_dies_is_marked_failed_not_left_running(dagster_stack, dagster_client, tmp_path):
-    import re
-    import signal
-
-    import psycopg
-
-    create_demo_warehouse(dagster_stack.warehouse_url)
-    with psycopg.connect(dagster_stack.warehouse_url, autocommit=True) as conn:
+def _slow_import(stack, client: DagsterClient, name: str, folder: Path, demo_file: str) -> None:
+    """An import whose transform sleeps for two minutes, with a file waiting, loaded in the code location."""
+    create_demo_warehouse(stack.warehouse_url)
+    with psycopg.connect(stack.warehouse_url, autocommit=True) as conn:
         conn.execute(SLOW_PROCEDURE)
-    folder = tmp_path / "slow"
-    config = make_demo_import("slow_sales", folder)
+    config = make_demo_import(name, folder)
     PipelineConfig.objects.filter(pk=config.pk).update(transform_procedure="dw.sp_slow_transform")
-    shutil.copy(ROOT / "demo" / "sales_2024-01-01.csv", folder)
-    assert dagster_client.reload_location().ok
+    shutil.copy(ROOT / "demo" / demo_file, folder)
+    assert client.reload_location().ok
+
+
+def test_a_run_whose_process_dies_is_marked_failed_not_left_running(dagster_stack, dagster_client, tmp_path):
+    _slow_import(dagster_stack, dagster_client, "slow_sales", tmp_path / "slow", "sales_2024-01-01.csv")
     (run,) = services.import_run_create(None, ["slow_sales"])
     services.import_runs_launch_queued([run.pk], dagster_client)
     run.refresh_from_db()
@@ -195,8 +200,6 @@ def test_a_run_whose_process_dies_is_marked_failed_not_left_running(dagster_stac
 def test_admin_actions_toggle_the_sensor_and_show_the_last_reload(
     dagster_stack, dagster_client, admin_client, tmp_path
 ):
-    from django.urls import reverse
-
     config = make_demo_import("toggled_sales", tmp_path / "toggled", sensor=True)
     assert services.code_location_reload(dagster_client).ok
     assert dagster_client.sensor_state("toggled_sales_file_sensor").running
@@ -216,8 +219,6 @@ def test_admin_actions_toggle_the_sensor_and_show_the_last_reload(
 
 
 def test_admin_run_now_queues_the_selected_imports(demo_import, admin_client):
-    from django.urls import reverse
-
     config = PipelineConfig.objects.get(import_name="svc_sales")
     url = reverse("admin:pipelines_pipelineconfig_changelist")
     response = admin_client.post(url, {"action": "run_now", "_selected_action": [config.pk]}, follow=True)
@@ -227,24 +228,10 @@ def test_admin_run_now_queues_the_selected_imports(demo_import, admin_client):
 
 
 def test_an_operator_cancels_a_running_import(dagster_stack, dagster_client, client, tmp_path):
-    import psycopg
-    from django.contrib.auth.models import Group
-    from django.urls import reverse
-
-    from backend.pipelines.models import PipelinePermission
-    from tests.factories import UserFactory
-
-    create_demo_warehouse(dagster_stack.warehouse_url)
-    with psycopg.connect(dagster_stack.warehouse_url, autocommit=True) as conn:
-        conn.execute(SLOW_PROCEDURE)
-    folder = tmp_path / "cancel"
-    config = make_demo_import("cancel_sales", folder)
-    PipelineConfig.objects.filter(pk=config.pk).update(transform_procedure="dw.sp_slow_transform")
-    shutil.copy(ROOT / "demo" / "sales_2024-01-02.csv", folder)
-    assert dagster_client.reload_location().ok
+    _slow_import(dagster_stack, dagster_client, "cancel_sales", tmp_path / "cancel", "sales_2024-01-02.csv")
     operator = UserFactory(username="canceller")
-    operator.groups.add(Group.objects.get(name="Operator"))
     operators = Group.objects.get(name="Operator")
+    operator.groups.add(operators)
     PipelinePermission.objects.create(group=operators, pipeline_name="RetailSales", can_run=True)
     (run,) = services.import_run_create(operator, ["cancel_sales"])
     services.import_runs_launch_queued([run.pk], dagster_client)
