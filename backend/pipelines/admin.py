@@ -17,7 +17,30 @@ from backend.pipelines.models import (
 )
 
 
+class ColumnMappingField(forms.JSONField):
+    """JSON, or the plain 'file column > table column, ...' text; pairs are shown in that text form."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and ">" in value and value.strip()[:1] not in ("[", "{", '"'):
+            return value.strip()
+        return super().to_python(value)
+
+    def prepare_value(self, value):
+        if isinstance(value, list) and value and all(isinstance(item, list) and len(item) == 2 for item in value):
+            return ", ".join(f"{source} > {target}" for source, target in value)
+        return super().prepare_value(value)
+
+    def bound_data(self, data, initial):
+        if isinstance(data, str) and ">" in data and data.strip()[:1] not in ("[", "{", '"'):
+            return data
+        return super().bound_data(data, initial)
+
+
 class PipelineConfigForm(forms.ModelForm):
+    column_mapping = ColumnMappingField(
+        required=False, help_text=PipelineConfig._meta.get_field("column_mapping").help_text
+    )
+
     class Meta:
         model = PipelineConfig
         fields = "__all__"

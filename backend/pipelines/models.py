@@ -106,8 +106,9 @@ class PipelineConfig(ValidatedModel):
         null=True,
         blank=True,
         validators=[v.validate_column_mapping],
-        help_text='Rename file columns to table columns: a list by position, e.g. ["sale_id", "sale_date"], '
-        'or an object by name, e.g. {"Sale ID": "sale_id"}. Leave empty when the header already matches.',
+        help_text="Rename file columns to table columns. By position: 'Sale ID > sale_id, Date > sale_date' "
+        "(the file's columns in order; a changed header stops the load) or "
+        '["sale_id", "sale_date"]. By name: {"Sale ID": "sale_id"}. Leave empty when the header already matches.',
     )
     staging_table = models.CharField(
         max_length=130,
@@ -196,6 +197,7 @@ class PipelineConfig(ValidatedModel):
         return f"{self.pipeline_name} / {self.import_name}"
 
     def clean(self) -> None:
+        self.column_mapping = v.normalize_column_mapping(self.column_mapping)
         errors: dict[str, list[str]] = {}
         if self.file_type == FileType.CUSTOM and not self.parser_function:
             errors.setdefault("parser_function", []).append("Custom files need the name of a registered parser.")

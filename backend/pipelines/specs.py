@@ -28,7 +28,7 @@ class ImportSpec:
     sensor_enabled: bool = True
     parser_function: str | None = None
     scraper_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    column_mapping: list[str] | dict[str, str] | None = field(default=None, hash=False, compare=False)
+    column_mapping: list[str] | list[list[str]] | dict[str, str] | None = field(default=None, hash=False, compare=False)
     transform_procedure: str | None = None
     transform_strategy: str = "insert"
     deduplication_key: tuple[str, ...] = ()

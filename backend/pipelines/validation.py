@@ -133,11 +133,36 @@ def validate_json_object(value) -> None:
         raise ValidationError('Enter a JSON object, e.g. {"delimiter": ";"} (or leave it empty).')
 
 
+def parse_positional_mapping(text: str) -> list[list[str]]:
+    """``'src_a > col_a, src_b > col_b'`` as ``[["src_a", "col_a"], ["src_b", "col_b"]]``."""
+    pairs = []
+    for part in text.split(","):
+        source, sep, target = part.partition(">")
+        if not sep or not source.strip() or not target.strip():
+            raise ValidationError(
+                f"'{part.strip()}' is not of the form 'file column > table column' "
+                "(e.g. 'Sale ID > sale_id, Date > sale_date')."
+            )
+        pairs.append([source.strip(), target.strip()])
+    return pairs
+
+
+def normalize_column_mapping(value):
+    """The stored form: the text form becomes a list of [file column, table column] pairs."""
+    return parse_positional_mapping(value) if isinstance(value, str) and value.strip() else value
+
+
 def validate_column_mapping(value) -> None:
-    """Positional (a list of target names) or by name (an object source -> target)."""
+    """By position (names, or 'source > target' pairs) or by name (an object source -> target)."""
     if value in (None, "", [], {}):
         return
-    if isinstance(value, list):
+    if isinstance(value, str):
+        value = parse_positional_mapping(value)
+    if isinstance(value, list) and value and all(isinstance(item, list) for item in value):
+        if not all(len(item) == 2 and all(isinstance(n, str) and n.strip() for n in item) for item in value):
+            raise ValidationError("Each positional pair must be [file column, table column], both non-empty text.")
+        targets = [target for _, target in value]
+    elif isinstance(value, list):
         targets = value
     elif isinstance(value, Mapping):
         if not all(isinstance(k, str) and k for k in value):
@@ -145,7 +170,8 @@ def validate_column_mapping(value) -> None:
         targets = list(value.values())
     else:
         raise ValidationError(
-            'Enter a list of column names (by position), e.g. ["sale_id", "sale_date"], '
+            "Enter 'file column > table column' pairs in file order, e.g. 'Sale ID > sale_id, Date > sale_date'; "
+            'a list of column names by position, e.g. ["sale_id", "sale_date"]; '
             'or an object from file column to table column, e.g. {"Sale ID": "sale_id"}.'
         )
     for target in targets:

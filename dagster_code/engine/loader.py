@@ -22,11 +22,11 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from dagster_code.engine.errors import ConfigError, EngineError, LoadError, SchemaMismatchError
+from dagster_code.engine.errors import EngineError, LoadError, SchemaMismatchError
 from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
+from dagster_code.engine.mapping import RUN_ID_COLUMN, ColumnMapping, describe_table, map_columns
 from dagster_code.engine.parsers import ParsedFile, Parser
 
-RUN_ID_COLUMN = "dagster_run_id"
 _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?(?:: \"?(.*?)\"?)?$", re.M)
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
 
@@ -49,59 +49,6 @@ class LoadResult:
     @property
     def rows_loaded(self) -> int:
         return sum(f.rows for f in self.files)
-
-
-def table_columns(conn: psycopg.Connection, table: str) -> list[str]:
-    """Column names of ``table`` in order; a clear error when the table does not exist."""
-    qualified = table_identifier(table).as_string(conn)
-    row = conn.execute("SELECT to_regclass(%s)::oid", (qualified,)).fetchone()
-    if row is None or row[0] is None:
-        raise ConfigError(
-            f"The table {table} does not exist in the warehouse.",
-            hint="Create the table (or fix the name in the import's settings).",
-        )
-    rows = conn.execute(
-        "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        (row[0],),
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def map_columns(
-    file_name: str, columns: Sequence[str], mapping: list[str] | Mapping[str, str] | None, table_cols: Sequence[str]
-) -> list[str]:
-    """Target column for each file column: the mapping first, then exact, then case-insensitive names."""
-    if isinstance(mapping, list):
-        if len(mapping) != len(columns):
-            raise SchemaMismatchError(
-                f"{file_name} has {len(columns)} columns but the positional column mapping lists {len(mapping)}."
-            )
-        renamed = list(mapping)
-    else:
-        renamed = [(mapping or {}).get(name, name) for name in columns]
-    by_lower: dict[str, list[str]] = {}
-    for col in table_cols:
-        by_lower.setdefault(col.lower(), []).append(col)
-    targets: list[str] = []
-    missing: list[str] = []
-    for name in renamed:
-        if name in table_cols:
-            targets.append(name)
-        elif len(by_lower.get(name.lower(), [])) == 1:
-            targets.append(by_lower[name.lower()][0])
-        else:
-            missing.append(name)
-    if missing:
-        raise SchemaMismatchError(
-            f"{file_name}: column(s) {', '.join(missing)} are not in the staging table "
-            f"(it has: {', '.join(c for c in table_cols if c != RUN_ID_COLUMN)})."
-        )
-    if RUN_ID_COLUMN in targets:
-        raise SchemaMismatchError(f"{file_name} has a column named {RUN_ID_COLUMN}, which Launchpad fills itself.")
-    duplicates = sorted({t for t in targets if targets.count(t) > 1})
-    if duplicates:
-        raise SchemaMismatchError(f"{file_name}: more than one column maps to {', '.join(duplicates)}.")
-    return targets
 
 
 def _data_row(line: int, batches: Iterable[pa.RecordBatch]) -> int:
@@ -176,7 +123,7 @@ def load_files(
     files: Sequence[Path],
     parser: Parser,
     options: Mapping[str, Any],
-    column_mapping: list[str] | Mapping[str, str] | None,
+    column_mapping: ColumnMapping,
     run_id: str,
     progress: Progress | None = None,
 ) -> LoadResult:
@@ -184,8 +131,8 @@ def load_files(
     identifier_parts(table)
     loads: list[FileLoad] = []
     with conn.transaction():
-        table_cols = table_columns(conn, table)
-        if RUN_ID_COLUMN not in table_cols:
+        staging = describe_table(conn, table)
+        if RUN_ID_COLUMN not in staging.columns:
             raise SchemaMismatchError(
                 f"The staging table {table} has no {RUN_ID_COLUMN} column.",
                 hint=f"Add it: ALTER TABLE {table} ADD COLUMN {RUN_ID_COLUMN} text;",
@@ -198,7 +145,7 @@ def load_files(
             replaced = cursor.rowcount
             for path in files:
                 parsed = parser(Path(path), options)
-                targets = map_columns(Path(path).name, parsed.columns, column_mapping, table_cols)
+                targets = map_columns(Path(path).name, parsed.columns, column_mapping, staging)
                 try:
                     rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress)
                 except psycopg.Error as exc:

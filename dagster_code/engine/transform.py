@@ -16,7 +16,7 @@ from psycopg import sql
 
 from dagster_code.engine.errors import ConfigError, TransformError
 from dagster_code.engine.identifiers import column_identifier, table_identifier
-from dagster_code.engine.loader import RUN_ID_COLUMN, table_columns
+from dagster_code.engine.mapping import RUN_ID_COLUMN, table_columns
 
 LOCK_NAMESPACE = "launchpad:table:"
 

@@ -47,6 +47,16 @@ def test_a_valid_config_saves_from_the_admin_form(admin_client, add_url):
     assert config.history.count() == 1
 
 
+def test_a_positional_mapping_is_typed_as_text_stored_as_pairs_and_shown_as_text(admin_client, add_url):
+    response = admin_client.post(add_url, {**VALID, "column_mapping": "Sale ID > sale_id, Date > sale_date"})
+    assert response.status_code == 302
+    config = PipelineConfig.objects.get(import_name="daily_sales")
+    assert config.column_mapping == [["Sale ID", "sale_id"], ["Date", "sale_date"]]
+
+    page = admin_client.get(reverse("admin:pipelines_pipelineconfig_change", args=[config.pk])).content.decode()
+    assert "Sale ID &gt; sale_id, Date &gt; sale_date" in page
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
@@ -58,6 +68,7 @@ def test_a_valid_config_saves_from_the_admin_form(admin_client, add_url):
         ("scraper_config", "[1, 2]", "Enter a JSON object"),
         ("schedule", "0 6 * * * *", "is not a cron schedule Dagster accepts"),
         ("column_mapping", '{"Sale ID": "sale id"}', "is not a valid SQL name"),
+        ("column_mapping", "Sale ID > sale_id, Date", "is not of the form"),
     ],
 )
 def test_an_invalid_config_shows_a_field_error_and_saves_nothing(admin_client, add_url, field, value, message):

@@ -110,7 +110,18 @@ def test_cron_refuses_what_dagster_refuses(value, message):
         v.validate_cron(value)
 
 
-@pytest.mark.parametrize("value", [None, [], {}, ["sale_id", "sale_date"], {"Sale ID": "sale_id"}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        [],
+        {},
+        ["sale_id", "sale_date"],
+        {"Sale ID": "sale_id"},
+        "Sale ID > sale_id, Date > sale_date",
+        [["Sale ID", "sale_id"], ["Date", "sale_date"]],
+    ],
+)
 def test_column_mapping_accepts_positional_and_by_name(value):
     v.validate_column_mapping(value)
 
@@ -118,7 +129,11 @@ def test_column_mapping_accepts_positional_and_by_name(value):
 @pytest.mark.parametrize(
     "value, message",
     [
-        ("sale_id", "Enter a list"),
+        ("sale_id", "is not of the form"),
+        ("a > x, > y", "'> y' is not of the form"),
+        ("a > x, b > x", "more than one column to x"),
+        ([["a", "x"], ["b"]], "Each positional pair must be"),
+        (42, "pairs in file order"),
         ([1], "must be a column name"),
         (["a", "a"], "more than one column to a"),
         ({"x": "bad name"}, "not a valid SQL name"),
@@ -128,6 +143,15 @@ def test_column_mapping_accepts_positional_and_by_name(value):
 def test_column_mapping_refuses_bad_targets(value, message):
     with pytest.raises(ValidationError, match=message):
         v.validate_column_mapping(value)
+
+
+def test_the_text_form_is_stored_as_pairs():
+    assert v.normalize_column_mapping(" Sale ID > sale_id ,Date>sale_date") == [
+        ["Sale ID", "sale_id"],
+        ["Date", "sale_date"],
+    ]
+    assert v.normalize_column_mapping({"a": "b"}) == {"a": "b"}
+    assert v.normalize_column_mapping("") == ""
 
 
 def test_find_cycle_reports_the_path_through_start():
