@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "simple_history",
     "backend.pipelines",
     "backend.runs",
+    "dagster_code",  # management commands only (load_file); Django never imports Dagster otherwise
 ]
 
 MIDDLEWARE = [

@@ -6,8 +6,10 @@ never takes the code location down.
 """
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,9 +17,10 @@ from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, PipelineSpec
 from dagster_code.engine.errors import EngineError
 from dagster_code.engine.file_watch import scan_directory
 from dagster_code.engine.identifiers import identifier_parts
-from dagster_code.engine.loader import load_files
+from dagster_code.engine.ledger import FileFingerprint, fingerprint, split_already_loaded
+from dagster_code.engine.loader import LoadResult, load_files
 from dagster_code.engine.parsers import get_parser
-from dagster_code.engine.sources import resolve_local_files
+from dagster_code.engine.sources import SourceError, check_file_pattern, resolve_file_in_folder, resolve_local_files
 from dagster_code.engine.transform import TransformStep, run_transform
 from dagster_code.resources import WarehouseResource
 
@@ -26,12 +29,16 @@ TAG_IMPORT = "launchpad/import"
 TAG_PIPELINE = "launchpad/pipeline"
 TAG_DESTINATION = "launchpad/destination"
 TAG_TRIGGER = "launchpad/trigger"
+TAG_USER = "launchpad/user"
+META_NOTHING_LOADED = "nothing_loaded"
 
 
 class StagingLoadConfig(dg.Config):
     """Which files to load. Empty means every matching file waiting in the monitored folder."""
 
     file_paths: list[str] = []
+    source_folder: str = ""  # set by load_file: the files sit in this folder instead of the monitored one
+    force: bool = False  # load files the ledger has already seen
 
 
 @dataclass
@@ -73,10 +80,59 @@ def _check_spec(spec: ImportSpec) -> None:
         *([spec.transform_procedure] if spec.transform_procedure else []),
     ):
         identifier_parts(table)
+    if spec.monitored_directory:
+        check_file_pattern(spec.file_pattern)
     get_parser(spec.file_type, spec.parser_function)
 
 
-def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
+def _source(context: dg.AssetExecutionContext) -> str:
+    """Who or what brought the files: 'sensor', 'dashboard:alice', 'cli:bob'..."""
+    tags = context.run.tags
+    trigger = tags.get(TAG_TRIGGER) or ("sensor" if tags.get("dagster/sensor_name") else "manual")
+    return f"{trigger}:{tags[TAG_USER]}" if tags.get(TAG_USER) else trigger
+
+
+def _resolve(spec: ImportSpec, config: StagingLoadConfig) -> list[Path]:
+    if config.source_folder:
+        return [resolve_file_in_folder(config.source_folder, raw) for raw in config.file_paths]
+    return resolve_local_files(spec.monitored_directory, spec.file_pattern, config.file_paths)
+
+
+def _ledger_entries(spec, run_id, source, force, files: list[FileFingerprint], status, rows=None, message=""):
+    recording = _recording()
+    return [
+        recording.FileRecord(
+            import_name=spec.import_name,
+            pipeline_name=spec.pipeline_name,
+            path=f.path,
+            file_name=f.name,
+            size_bytes=f.size,
+            sha256=f.sha256,
+            status=status,
+            dagster_run_id=run_id,
+            source=source,
+            rows=(rows or {}).get(f.path),
+            message=message,
+            forced=force,
+        )
+        for f in files
+    ]
+
+
+def _materialize_metadata(result: LoadResult, run_id: str, skipped: int) -> dict:
+    return {
+        "rows_loaded": dg.MetadataValue.int(result.rows_loaded),
+        "files": dg.MetadataValue.json({f.path: f.rows for f in result.files}),
+        "files_skipped": dg.MetadataValue.int(skipped),
+        "staging_table": result.table,
+        "launchpad_run_id": run_id,
+        "replaced_rows_from_earlier_attempt": dg.MetadataValue.int(result.replaced_rows),
+    }
+
+
+def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = None) -> dg.AssetsDefinition:
+    """The staging asset of one import; ``active`` maps the imports it may depend on to their assets."""
+    active = active or {}
     parser = get_parser(spec.file_type, spec.parser_function)
 
     @dg.asset(
@@ -90,11 +146,15 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
             "config_version": spec.version,
         },
         tags={"launchpad/import": spec.import_name},
+        deps=[dg.AssetKey(active[dep]) for dep in spec.depends_on if dep in active],
     )
     def _staging(context: dg.AssetExecutionContext, config: StagingLoadConfig, warehouse: WarehouseResource):
         run_id = root_run_id(context)
         started = _now()
+        source = _source(context)
         files: list[str] = list(config.file_paths)
+        phases: dict[str, float] = {}
+        recording = _recording()
 
         def record(**outcome) -> None:
             _record(
@@ -106,29 +166,60 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
                 finished_at=_now(),
                 target_table=spec.staging_table,
                 config_version=spec.version,
+                phase_durations=phases,
                 **outcome,
             )
 
         def progress(file_name: str, rows: int) -> None:
             context.log.info(f"{file_name}: {rows:,} rows copied into {spec.staging_table} so far")
 
+        def ledger(prints, status, rows=None, message="") -> None:
+            if prints:
+                recording.record_files(
+                    _ledger_entries(spec, run_id, source, config.force, list(prints), status, rows, message)
+                )
+
+        to_load: tuple[FileFingerprint, ...] = ()
         try:
-            paths = resolve_local_files(spec.monitored_directory, spec.file_pattern, config.file_paths)
+            paths = _resolve(spec, config)
             files = [str(p) for p in paths]
+            try:
+                prints = [fingerprint(p) for p in paths]
+            except OSError as exc:
+                raise SourceError(
+                    f"{Path(exc.filename or '').name or 'A file'} could not be read ({exc.strerror}).", detail=str(exc)
+                ) from exc
+            known = recording.prior_loads(spec.import_name, [f.sha256 for f in prints], exclude_run_id=run_id)
+            to_load, skipped = split_already_loaded(prints, known, force=config.force)
+            for item in skipped:
+                context.log.warning(item.message)
+                ledger([item.file], "SKIPPED", message=item.message)
+            if not to_load:
+                record(status="SUCCESS", source_files=tuple(files))
+                return dg.MaterializeResult(
+                    metadata={
+                        META_NOTHING_LOADED: True,
+                        "rows_loaded": dg.MetadataValue.int(0),
+                        "files_skipped": dg.MetadataValue.int(len(skipped)),
+                        "staging_table": spec.staging_table,
+                    }
+                )
             context.log.info(
-                f"Loading {len(paths)} file(s) into {spec.staging_table}: {', '.join(p.name for p in paths)}"
+                f"Loading {len(to_load)} file(s) into {spec.staging_table}: {', '.join(f.name for f in to_load)}"
             )
+            clock = time.monotonic()
             with warehouse.connect() as conn:
                 result = load_files(
                     conn,
                     table=spec.staging_table,
-                    files=paths,
+                    files=[Path(f.path) for f in to_load],
                     parser=parser,
                     options=spec.scraper_config,
                     column_mapping=spec.column_mapping,
                     run_id=run_id,
                     progress=progress,
                 )
+            phases["load"] = time.monotonic() - clock
         except EngineError as exc:
             record(
                 status="FAILURE",
@@ -136,43 +227,50 @@ def build_staging_asset(spec: ImportSpec) -> dg.AssetsDefinition:
                 error_message=exc.message,
                 resolution_hint=exc.hint,
             )
+            ledger(to_load, "FAILED", message=exc.message)
             raise _fail(context, exc) from exc
         for loaded in result.files:
-            context.log.info(f"{loaded.path}: {loaded.rows:,} rows loaded")
+            context.log.info(f"{Path(loaded.path).name}: {loaded.rows:,} rows loaded into {spec.staging_table}")
+        ledger(to_load, "LOADED", rows={f.path: f.rows for f in result.files})
         record(
             status="SUCCESS",
             source_files=tuple(f.path for f in result.files),
             rows_read=result.rows_loaded,
             rows_loaded=result.rows_loaded,
         )
-        return dg.MaterializeResult(
-            metadata={
-                "rows_loaded": dg.MetadataValue.int(result.rows_loaded),
-                "files": dg.MetadataValue.json({f.path: f.rows for f in result.files}),
-                "staging_table": spec.staging_table,
-                "launchpad_run_id": run_id,
-                "replaced_rows_from_earlier_attempt": dg.MetadataValue.int(result.replaced_rows),
-            }
-        )
+        return dg.MaterializeResult(metadata=_materialize_metadata(result, run_id, len(skipped)))
 
     return _staging
+
+
+def _run_family(context: dg.AssetExecutionContext) -> list[str]:
+    """This run and the runs it re-executes, back to the root (they share the staging rows)."""
+    family = [context.run.run_id]
+    parent = context.run.parent_run_id
+    while parent and parent not in family:
+        family.append(parent)
+        record = context.instance.get_run_by_id(parent)
+        parent = record.parent_run_id if record else None
+    return family
 
 
 def _staging_run_ids(context: dg.AssetExecutionContext, imports: tuple[ImportSpec, ...]) -> dict[str, str]:
     """import_name -> the run id of the staging rows this transform should move.
 
-    Imports loaded in this run use this run's id; when the transform runs alone (or is
-    re-executed), each import's latest successful load is used instead.
+    Imports loaded by this run (or the run it re-executes) use its root run id; an import
+    whose files were all skipped as already loaded has nothing to move. When the transform
+    runs alone, each import's latest successful load is used instead.
     """
-    this_run = {
-        event.dagster_event.asset_key.path[-1]
-        for event in context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-        if event.dagster_event and event.dagster_event.asset_key
-    }
+    staged: dict[str, bool] = {}  # staging asset -> loaded rows (False: every file skipped)
+    for run_id in _run_family(context):
+        for event in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+            if not (event.dagster_event and event.dagster_event.asset_key):
+                continue
+            metadata = event.dagster_event.step_materialization_data.materialization.metadata
+            staged.setdefault(event.dagster_event.asset_key.path[-1], META_NOTHING_LOADED not in metadata)
+    if any(spec.staging_asset_name in staged for spec in imports):
+        return {spec.import_name: root_run_id(context) for spec in imports if staged.get(spec.staging_asset_name)}
     run_ids: dict[str, str] = {}
-    loaded_here = [spec for spec in imports if spec.staging_asset_name in this_run]
-    if loaded_here:
-        return {spec.import_name: root_run_id(context) for spec in loaded_here}
     for spec in imports:
         event = context.instance.get_latest_materialization_event(dg.AssetKey(spec.staging_asset_name))
         materialization = event.asset_materialization if event else None
@@ -195,7 +293,7 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
     def _transform(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         run_ids = _staging_run_ids(context, imports)
         if not run_ids:
-            context.log.info("No loaded staging data to transform.")
+            context.log.info("No newly loaded staging data to transform.")
             return dg.MaterializeResult(metadata={"imports": dg.MetadataValue.json([])})
         results = []
         for run_id in sorted(set(run_ids.values())):
@@ -224,6 +322,7 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     finished_at=_now(),
                     target_table=table,
                     config_version=by_name[import_name].version,
+                    phase_durations={"transform": (_now() - started).total_seconds()},
                     **outcome,
                 )
 
@@ -239,6 +338,7 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                         error_message=exc.message,
                         resolution_hint=exc.hint,
                     )
+                _recording().settle_files(run_id, [step.import_name for step in steps], ok=False, message=exc.message)
                 raise _fail(context, exc) from exc
             finished = _now()
             for res in step_results:
@@ -255,6 +355,7 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     rows_loaded=res.staging_rows - res.duplicates_removed,
                     rows_rejected=res.duplicates_removed,
                 )
+            _recording().settle_files(run_id, [step.import_name for step in steps], ok=True)
             switched = _recording().record_import_success([r.import_name for r in step_results], finished)
             for name in switched:
                 context.log.info(f"First load done: switched to {name} (this import is now inactive).")
@@ -296,6 +397,8 @@ def build_file_sensor(spec: ImportSpec, pipeline: PipelineSpec) -> dg.SensorDefi
             time.time(),
             batch_window_seconds=spec.batch_window_seconds,
         )
+        for path in result.refused:
+            context.log.warning(f"{path} is a link to a file outside {spec.monitored_directory}; it is never loaded.")
         requests = [
             dg.RunRequest(
                 run_key=batch.run_key,
@@ -324,12 +427,13 @@ def build_definitions(specs: LaunchpadSpecs, warehouse: WarehouseResource | None
     assets: list[dg.AssetsDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     errors: dict[str, str] = {}
+    active = {spec.import_name: spec.staging_asset_name for spec in specs.imports}
     for pipeline in specs.pipelines:
         built: list[ImportSpec] = []
         for spec in pipeline.imports:
             try:
                 _check_spec(spec)
-                staging = build_staging_asset(spec)
+                staging = build_staging_asset(spec, active)
                 sensor = build_file_sensor(spec, pipeline) if spec.monitored_directory else None
             except Exception as exc:  # noqa: BLE001 - the error boundary: report, skip, keep loading others
                 errors[spec.import_name] = str(exc) or type(exc).__name__

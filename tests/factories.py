@@ -6,6 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from backend.pipelines.models import DataQualityRule, PipelineConfig, PipelinePermission
+from backend.runs.models import LoadedFile
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -48,3 +49,19 @@ class PipelinePermissionFactory(factory.django.DjangoModelFactory):
 
     pipeline_name = "Sales"
     can_run = True
+
+
+class LoadedFileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LoadedFile
+
+    import_name = "daily_sales"
+    pipeline_name = "Sales"
+    file_name = factory.Sequence(lambda n: f"sales_{n}.csv")
+    path = factory.LazyAttribute(lambda o: f"/data/incoming/sales/{o.file_name}")
+    size_bytes = 120
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    source = "sensor"
+    dagster_run_id = "run-1"
+    status = LoadedFile.Status.LOADED
+    rows = 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from backend.runs.models import AnalyticsPrediction, ImportRun, PipelineRunLog, QualityRunLog
+from backend.runs.models import AnalyticsPrediction, ImportRun, LoadedFile, PipelineRunLog, QualityRunLog
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -39,10 +39,38 @@ class PipelineRunLogAdmin(ReadOnlyAdmin):
         "rows_loaded",
         "rows_rejected",
         "duration_seconds",
+        "phases",
     )
     list_filter = ("status", "step", "pipeline_name")
     search_fields = ("dagster_run_id", "import_name", "pipeline_name", "error_message")
     date_hierarchy = "started_at"
+
+    @admin.display(description="phases")
+    def phases(self, obj: PipelineRunLog) -> str:
+        return obj.phase_summary
+
+
+@admin.register(LoadedFile)
+class LoadedFileAdmin(ReadOnlyAdmin):
+    list_display = (
+        "recorded_at",
+        "import_name",
+        "file_name",
+        "status",
+        "rows",
+        "size_bytes",
+        "source",
+        "forced",
+        "short_sha256",
+        "dagster_run_id",
+    )
+    list_filter = ("status", "import_name", "forced")
+    search_fields = ("file_name", "^sha256", "dagster_run_id")
+    date_hierarchy = "recorded_at"
+
+    @admin.display(description="SHA-256", ordering="sha256")
+    def short_sha256(self, obj: LoadedFile) -> str:
+        return obj.sha256[:12]
 
 
 @admin.register(QualityRunLog)

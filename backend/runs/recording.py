@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -28,12 +28,19 @@ class StepRecord:
     error_message: str = ""
     resolution_hint: str = ""
     config_version: int | None = None
+    phase_durations: Mapping[str, float] = field(default_factory=dict)
 
 
 def record_step(record: StepRecord) -> None:
-    """Append one row to the business run log."""
+    """Append one row to the business run log.
+
+    Raises ``ValueError`` for a phase other than parse, load, quality or transform.
+    """
     from backend.runs.models import PipelineRunLog
 
+    unknown = sorted(set(record.phase_durations) - set(PipelineRunLog.PHASES))
+    if unknown:
+        raise ValueError(f"Unknown phase(s) {', '.join(unknown)}; expected {', '.join(PipelineRunLog.PHASES)}.")
     drop_stale_connection()
     PipelineRunLog.objects.create(
         dagster_run_id=record.dagster_run_id,
@@ -52,7 +59,84 @@ def record_step(record: StepRecord) -> None:
         error_message=record.error_message[:4000],
         resolution_hint=record.resolution_hint[:2000],
         config_version=record.config_version,
+        phase_durations={phase: round(float(seconds), 3) for phase, seconds in record.phase_durations.items()},
     )
+
+
+@dataclass(frozen=True)
+class PriorLoad:
+    """This import's latest successful load of some content (what the skip message quotes)."""
+
+    sha256: str
+    file_name: str
+    loaded_at: datetime
+    dagster_run_id: str
+    rows: int | None
+
+
+def prior_loads(import_name: str, sha256s: Iterable[str], *, exclude_run_id: str = "") -> dict[str, PriorLoad]:
+    """sha256 -> the latest LOADED ledger entry of ``import_name`` with that content.
+
+    ``exclude_run_id`` leaves out the asking run's own entries, so a retry of a run is not
+    told that its own files were already loaded.
+    """
+    from backend.runs.models import LoadedFile
+
+    drop_stale_connection()
+    hashes = sorted(set(sha256s))
+    if not hashes:
+        return {}
+    entries = LoadedFile.objects.filter(import_name=import_name, sha256__in=hashes, status=LoadedFile.Status.LOADED)
+    if exclude_run_id:
+        entries = entries.exclude(dagster_run_id=exclude_run_id)
+    latest = entries.order_by("sha256", "-recorded_at", "-id").distinct("sha256")
+    return {
+        entry.sha256: PriorLoad(entry.sha256, entry.file_name, entry.recorded_at, entry.dagster_run_id, entry.rows)
+        for entry in latest.only("sha256", "file_name", "recorded_at", "dagster_run_id", "rows")
+    }
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One ledger entry: a file an import took (LOADED), left out (SKIPPED) or failed on (FAILED)."""
+
+    import_name: str
+    path: str
+    file_name: str
+    size_bytes: int
+    sha256: str
+    status: str
+    dagster_run_id: str = ""
+    pipeline_name: str = ""
+    source: str = ""
+    rows: int | None = None
+    message: str = ""
+    forced: bool = False
+
+
+def record_files(entries: Iterable[FileRecord]) -> int:
+    """Append ledger entries in one statement; returns how many were written."""
+    from backend.runs.models import LoadedFile
+
+    drop_stale_connection()
+    rows = [
+        LoadedFile(
+            import_name=entry.import_name,
+            pipeline_name=entry.pipeline_name,
+            path=entry.path,
+            file_name=entry.file_name[:255],
+            size_bytes=entry.size_bytes,
+            sha256=entry.sha256,
+            source=entry.source[:150],
+            dagster_run_id=entry.dagster_run_id,
+            status=LoadedFile.Status(entry.status),
+            rows=entry.rows,
+            message=entry.message[:4000],
+            forced=entry.forced,
+        )
+        for entry in entries
+    ]
+    return len(LoadedFile.objects.bulk_create(rows))
 
 
 def record_import_success(import_names: list[str], finished_at: datetime) -> list[str]:
@@ -92,3 +176,17 @@ def record_definition_errors(errors: Mapping[str, str]) -> None:
             PipelineConfig.objects.filter(import_name=import_name).exclude(definition_error=message).update(
                 definition_error=message[:2000]
             )
+
+
+def settle_files(dagster_run_id: str, import_names: Iterable[str], *, ok: bool, message: str = "") -> int:
+    """After the transform: the run's ledger entries become LOADED (it reached the destination)
+    or FAILED (it did not, so dropping the file again loads it). Returns the entries changed."""
+    from backend.runs.models import LoadedFile
+
+    drop_stale_connection()
+    entries = LoadedFile.objects.filter(dagster_run_id=dagster_run_id, import_name__in=list(import_names)).exclude(
+        status=LoadedFile.Status.SKIPPED
+    )
+    if ok:
+        return entries.exclude(status=LoadedFile.Status.LOADED).update(status=LoadedFile.Status.LOADED, message="")
+    return entries.update(status=LoadedFile.Status.FAILED, message=f"Not moved to the destination: {message}"[:4000])

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from backend.pipelines.models import PipelineConfig, PipelinePermission
-from backend.runs.models import ImportRun, RunStatus
+from backend.runs.models import ImportRun, LoadedFile, RunStatus
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,10 @@ def import_run_statuses_visible(user, pks: list[int]) -> list[ImportRun]:
     access = pipeline_access(user)
     runs = ImportRun.objects.filter(pk__in=pks, pipeline_name__in=list(access)).select_related("requested_by")
     return list(runs.order_by("created_at"))
+
+
+def loaded_file_list(run: ImportRun) -> QuerySet[LoadedFile]:
+    """The ledger entries of a run (already checked visible), in the order they were recorded."""
+    if not run.dagster_run_id:
+        return LoadedFile.objects.none()
+    return LoadedFile.objects.filter(dagster_run_id=run.dagster_run_id).order_by("recorded_at", "id")

@@ -35,6 +35,7 @@ class WatchResult:
     cursor: str
     waiting: int
     skip_reason: str = ""
+    refused: tuple[str, ...] = ()  # links leading out of the folder: never loaded
 
 
 def _load_cursor(text: str | None) -> tuple[dict[str, list], dict[str, list]]:
@@ -63,14 +64,18 @@ def is_candidate(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
 
-def _matching_files(directory: Path, pattern: str, limit: int) -> list[tuple[str, int, int]]:
+def _matching_files(directory: Path, pattern: str, limit: int, refused: list[str]) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
+    root = directory.resolve()
     with os.scandir(directory) as entries:
         for entry in entries:
             if not is_candidate(entry.name, pattern):
                 continue
             try:
                 if not entry.is_file():
+                    continue
+                if entry.is_symlink() and Path(entry.path).resolve().parent != root:
+                    refused.append(entry.path)
                     continue
                 stat = entry.stat()
             except FileNotFoundError:
@@ -101,7 +106,8 @@ def scan_directory(
     if not directory.is_dir():
         return WatchResult((), _dump_cursor(done, pending), 0, f"The folder {directory} does not exist (yet).")
 
-    files = _matching_files(directory, pattern, max_files)
+    refused: list[str] = []
+    files = _matching_files(directory, pattern, max_files, refused)
     present = {path for path, _, _ in files}
     done = {p: sig for p, sig in done.items() if p in present}
     ready: list[tuple[str, int, int]] = []
@@ -131,4 +137,4 @@ def scan_directory(
         for path in batch.paths:
             mtime_ns, size, _ = new_pending.pop(path)
             done[path] = [mtime_ns, size]
-    return WatchResult(tuple(batches), _dump_cursor(done, new_pending), len(new_pending))
+    return WatchResult(tuple(batches), _dump_cursor(done, new_pending), len(new_pending), refused=tuple(refused))

@@ -15,25 +15,49 @@ class SourceError(EngineError):
     default_hint = "Check that the file is in the monitored folder and its name matches the pattern."
 
 
+def check_file_pattern(pattern: str) -> None:
+    """A file pattern is a file-name pattern: no folder part, no absolute path, no ``..``."""
+    if not pattern or "/" in pattern or "\\" in pattern or pattern.startswith("..") or ":" in pattern[:2]:
+        raise ConfigError(
+            f"The file pattern '{pattern}' must be a file name pattern such as sales_*.csv, without folders.",
+            hint="Put the folder in 'monitored directory' and only the file name pattern in 'file pattern'.",
+        )
+
+
+def resolve_file_in_folder(folder: str | Path, raw: str | Path, *, what: str = "folder") -> Path:
+    """``raw`` as a real file directly inside ``folder``; a symlink leading out of it is refused."""
+    root = Path(folder).resolve()
+    path = Path(raw)
+    given = Path(os.path.normpath(root / path if not path.is_absolute() else path))
+    resolved = given.resolve()
+    if given.parent.resolve() != root:
+        raise SourceError(f"{raw} is not inside the {what} {folder}; it was not loaded.")
+    if resolved.parent != root:
+        raise SourceError(
+            f"{given.name} is a link to a file outside the {what} {folder}; it was not loaded.",
+            detail=f"{given} -> {resolved}",
+            hint=f"Copy the file itself into {folder} instead of linking to it.",
+        )
+    if not is_candidate(resolved.name, "*"):
+        raise SourceError(f"{resolved.name} is a temporary or hidden file; it was not loaded.")
+    if not resolved.is_file():
+        raise SourceError(f"{resolved.name} is no longer in {folder} (moved or deleted before the run).")
+    return resolved
+
+
 def resolve_local_files(directory: str, pattern: str, requested: Sequence[str] = ()) -> list[Path]:
     """The files to load: the requested ones (checked to be inside ``directory`` and to match),
     else every matching file in the folder, oldest first."""
     if not directory:
         raise ConfigError("This import has no monitored directory to read files from.")
+    check_file_pattern(pattern)
     root = Path(directory).resolve()
     if requested:
         files = []
         for raw in requested:
-            path = Path(raw)
-            resolved = (root / path).resolve() if not path.is_absolute() else path.resolve()
-            if resolved.parent != root:
-                raise SourceError(f"{raw} is not inside the monitored folder {directory}; it was not loaded.")
+            resolved = resolve_file_in_folder(directory, raw, what="monitored folder")
             if not fnmatch.fnmatchcase(resolved.name, pattern):
                 raise SourceError(f"{resolved.name} does not match this import's file pattern {pattern}.")
-            if not is_candidate(resolved.name, pattern):
-                raise SourceError(f"{resolved.name} is a temporary or hidden file; it was not loaded.")
-            if not resolved.is_file():
-                raise SourceError(f"{resolved.name} is no longer in {directory} (moved or deleted before the run).")
             files.append(resolved)
         return files
     if not root.is_dir():

@@ -47,6 +47,35 @@ def test_each_active_import_gets_a_staging_asset_a_group_transform_and_a_sensor(
     }
 
 
+def test_depends_on_orders_staging_assets_even_across_groups():
+    customers = PipelineConfigFactory(pipeline_name="Sales", import_name="customers")
+    orders = PipelineConfigFactory(pipeline_name="Sales", import_name="orders")
+    stock = PipelineConfigFactory(pipeline_name="Stock", import_name="stock_levels")
+    retired = PipelineConfigFactory(pipeline_name="Stock", import_name="retired", is_active=False)
+    orders.depends_on.add(customers)
+    stock.depends_on.add(orders, retired)
+
+    graph = defs().resolve_asset_graph()
+
+    def parents(name: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert parents("orders_extract_and_load_staging") == {"customers_extract_and_load_staging"}
+    assert parents("stock_levels_extract_and_load_staging") == {"orders_extract_and_load_staging"}
+    assert parents("customers_extract_and_load_staging") == set()
+
+
+def test_a_pattern_with_a_folder_is_refused_when_definitions_load():
+    PipelineConfig.objects.bulk_create(
+        [PipelineConfigFactory.build(pipeline_name="Sales", import_name="escape", file_pattern="../../etc/passwd")]
+    )
+
+    definitions = defs()
+
+    assert "escape_extract_and_load_staging" not in _keys(definitions)
+    assert "must be a file name pattern" in PipelineConfig.objects.get(import_name="escape").definition_error
+
+
 def test_a_broken_config_is_skipped_and_the_reason_is_recorded_for_admins():
     PipelineConfigFactory(pipeline_name="Sales", import_name="good")
     PipelineConfigFactory(pipeline_name="Sales", import_name="bad", file_type="custom", parser_function="no_such")

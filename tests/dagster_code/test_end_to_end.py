@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,16 +12,16 @@ import psycopg
 import pytest
 
 from backend.pipelines.models import PipelineConfig
-from backend.runs.models import PipelineRunLog
+from backend.runs.models import LoadedFile, PipelineRunLog
 from dagster_code.factory import StagingLoadConfig
 from tests.dagster_code.conftest import drop_demo_file
 
 pytestmark = pytest.mark.django_db
 
 
-def _materialize(report, files: list[Path]) -> dg.ExecuteInProcessResult:
+def _materialize(report, files: list[Path], force: bool = False) -> dg.ExecuteInProcessResult:
     config = dg.RunConfig(
-        ops={"daily_sales_extract_and_load_staging": StagingLoadConfig(file_paths=[str(f) for f in files])}
+        ops={"daily_sales_extract_and_load_staging": StagingLoadConfig(file_paths=[str(f) for f in files], force=force)}
     )
     return dg.materialize(
         list(report.definitions.assets),
@@ -73,6 +74,46 @@ def test_a_second_day_appends_and_a_redelivered_file_does_not_duplicate(demo_pip
     assert _destination_rows(demo_warehouse) == sorted(_file_rows(first) + _file_rows(second))
 
 
+def _staging_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM staging.daily_sales").fetchone()[0]
+
+
+def test_the_ledger_skips_a_file_already_loaded_unless_forced(demo_pipeline, demo_warehouse, incoming):
+    path = drop_demo_file(incoming)
+    first = _materialize(demo_pipeline, [path])
+    assert first.success
+    loaded = LoadedFile.objects.get(dagster_run_id=first.run_id)
+    assert (loaded.status, loaded.rows, loaded.size_bytes, loaded.file_name) == (
+        "LOADED",
+        24,
+        path.stat().st_size,
+        path.name,
+    )
+    assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.source == "manual"
+
+    copy = incoming / "sales_2024-01-01_again.csv"
+    copy.write_bytes(path.read_bytes())
+    again = _materialize(demo_pipeline, [copy])
+
+    assert again.success
+    skipped = LoadedFile.objects.get(dagster_run_id=again.run_id)
+    assert skipped.status == "SKIPPED"
+    assert skipped.message.startswith(f"sales_2024-01-01_again.csv was already loaded on {loaded.recorded_at:%Y-%m-%d}")
+    assert f"by run {first.run_id[:8]} (24 rows); skipped" in skipped.message
+    assert _staging_count(demo_warehouse) == 24
+    assert not PipelineRunLog.objects.filter(dagster_run_id=again.run_id, step="transform").exists()
+
+    forced = _materialize(demo_pipeline, [copy], force=True)
+
+    assert forced.success
+    entry = LoadedFile.objects.get(dagster_run_id=forced.run_id)
+    assert (entry.status, entry.forced, entry.rows) == ("LOADED", True, 24)
+    assert _staging_count(demo_warehouse) == 48
+    assert _destination_rows(demo_warehouse) == _file_rows(path)
+
+
 def test_a_bad_file_fails_with_a_plain_error_and_changes_nothing(demo_pipeline, demo_warehouse, incoming):
     good = drop_demo_file(incoming)
     assert _materialize(demo_pipeline, [good]).success
@@ -97,6 +138,7 @@ def test_a_bad_file_fails_with_a_plain_error_and_changes_nothing(demo_pipeline, 
     with psycopg.connect(demo_warehouse) as conn:
         assert conn.execute("SELECT count(*) FROM staging.daily_sales").fetchone()[0] == staging_before
     assert not PipelineRunLog.objects.filter(dagster_run_id=result.run_id, step="transform").exists()
+    assert LoadedFile.objects.get(dagster_run_id=result.run_id).status == "FAILED"
 
 
 def test_a_path_outside_the_watched_folder_is_refused(demo_pipeline, demo_warehouse, incoming, tmp_path):

@@ -192,3 +192,17 @@ def test_temporary_and_hidden_files_are_never_picked_up(tmp_path, name):
     os.utime(path, (old, old))
     result = scan_directory(tmp_path, "*sales_*", None, time.time())
     assert result.batches == ()
+
+
+def test_a_link_leading_out_of_the_folder_is_refused_and_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    outside = put(tmp_path / "elsewhere.csv", "id\n1\n", NOW - 60)
+    (folder / "sneaky.csv").symlink_to(outside)
+    inside = put(folder / "real.csv", "id\n2\n", NOW - 60)
+    (folder / "alias.csv").symlink_to(inside)
+
+    result = scan(folder, None, NOW)
+
+    assert sorted(batch_paths(result)) == [(str(folder / "alias.csv"),), (str(inside),)]
+    assert result.refused == (str(folder / "sneaky.csv"),)

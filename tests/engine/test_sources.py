@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dagster_code.engine.errors import ConfigError
-from dagster_code.engine.sources import SourceError, resolve_local_files
+from dagster_code.engine.sources import SourceError, resolve_file_in_folder, resolve_local_files
 
 NOW = 1_700_000_000.0
 
@@ -47,7 +47,7 @@ def test_request_outside_the_folder_is_refused(inbox: Path, requested: str) -> N
 def test_symlink_escaping_the_folder_is_refused(inbox: Path) -> None:
     (inbox / "innocent.csv").symlink_to(inbox.parent / "secret.csv")
 
-    with pytest.raises(SourceError, match="is not inside the monitored folder"):
+    with pytest.raises(SourceError, match="is a link to a file outside the monitored folder"):
         resolve_local_files(str(inbox), "*.csv", ["innocent.csv"])
 
 
@@ -126,3 +126,23 @@ def test_a_requested_temporary_file_is_refused_and_listing_skips_them(inbox: Pat
 
     assert caught.value.message == "sales_1.csv.part is a temporary or hidden file; it was not loaded."
     assert [p.name for p in resolve_local_files(str(inbox), "*sales_*", [])] == ["sales_3.csv"]
+
+
+@pytest.mark.parametrize("pattern", ["../../etc/passwd", "/etc/passwd", "sub/*.csv", "..\\x.csv", ".."])
+def test_a_pattern_with_a_folder_part_is_refused_at_run_time(inbox: Path, pattern: str) -> None:
+    with pytest.raises(ConfigError, match="must be a file name pattern such as sales_\\*.csv, without folders"):
+        resolve_local_files(str(inbox), pattern)
+
+
+def test_a_single_file_can_be_taken_from_any_folder_but_not_through_a_link_out(tmp_path: Path) -> None:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "real.csv").write_text("a\n1\n")
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a\n2\n")
+    (folder / "link.csv").symlink_to(outside)
+
+    assert resolve_file_in_folder(folder, folder / "real.csv") == (folder / "real.csv").resolve()
+    with pytest.raises(SourceError) as caught:
+        resolve_file_in_folder(folder, folder / "link.csv")
+    assert caught.value.message == f"link.csv is a link to a file outside the folder {folder}; it was not loaded."

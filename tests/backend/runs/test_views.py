@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from backend.runs.models import ImportRun
-from tests.factories import PipelineConfigFactory, PipelinePermissionFactory, UserFactory
+from tests.factories import LoadedFileFactory, PipelineConfigFactory, PipelinePermissionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +114,38 @@ def test_the_run_page_links_each_config_version_to_its_change_history_for_staff(
     client.force_login(setup_sales[0])
     page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
     assert "orders: version 1" in page and history not in page
+
+
+def test_the_run_page_lists_the_files_the_run_took_and_skipped(client, setup_sales, settings):
+    settings.DAGSTER_GRAPHQL_URL = "http://127.0.0.1:9/graphql"
+    run = ImportRun.objects.create(
+        pipeline_name="Sales", import_names=["orders"], dagster_run_id="abc-123", status="SUCCESS"
+    )
+    LoadedFileFactory(
+        import_name="orders", file_name="orders_1.csv", size_bytes=2048, rows=24, dagster_run_id="abc-123"
+    )
+    LoadedFileFactory(
+        import_name="orders",
+        file_name="orders_0.csv",
+        status="SKIPPED",
+        rows=None,
+        dagster_run_id="abc-123",
+        message="orders_0.csv was already loaded on 2024-01-03 10:15 UTC by run 1a2b3c4d (24 rows); skipped.",
+    )
+    LoadedFileFactory(import_name="orders", file_name="someone_elses.csv", dagster_run_id="other-run")
+    client.force_login(setup_sales[1])
+
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+
+    files = page.split('id="run-files"')[1].split("</table>")[0]
+    assert files.index("orders_1.csv") < files.index("orders_0.csv")
+    assert "2.0\xa0KB" in files and ">24<" in files and "Loaded" in files
+    assert "Skipped" in files and "already loaded on 2024-01-03 10:15 UTC by run 1a2b3c4d (24 rows)" in files
+    assert "someone_elses.csv" not in page
+
+
+def test_the_run_page_says_when_no_files_were_recorded(client, setup_sales):
+    run = ImportRun.objects.create(pipeline_name="Sales", import_names=["orders"])
+    client.force_login(setup_sales[0])
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+    assert "No files recorded for this run yet." in page
