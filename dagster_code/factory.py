@@ -49,7 +49,7 @@ class BuildReport:
 
 def root_run_id(context: dg.AssetExecutionContext) -> str:
     """Staging rows carry the root run id, so a re-execution finds the rows of its first attempt."""
-    return context.run.tags.get("dagster/root_run_id") or context.run.run_id
+    return context.run.root_run_id or context.run.tags.get("dagster/root_run_id") or context.run.run_id
 
 
 def _now() -> datetime:

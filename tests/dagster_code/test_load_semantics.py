@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -135,3 +136,47 @@ def test_a_replace_file_dropped_again_is_skipped_without_touching_the_destinatio
     assert again.success
     assert _rows(warehouse_url, f"{warehouse_schema}.dst_stores") == [(1, "Main street"), (5, "added by hand")]
     assert not PipelineRunLog.objects.filter(dagster_run_id=again.run_id, step="transform").exists()
+
+
+def _reexecutable_job() -> dg.JobDefinition:
+    """Every asset of the active configs as one in-process job (rebuilt from the database, as a worker does)."""
+    definitions = _definitions(os.environ["LAUNCHPAD_TEST_WAREHOUSE_URL"])
+    job = dg.define_asset_job("everything", executor_def=dg.in_process_executor)
+    return dg.Definitions(assets=definitions.assets, resources=definitions.resources, jobs=[job]).resolve_job_def(
+        "everything"
+    )
+
+
+def test_re_execution_from_failure_moves_the_rows_staged_by_the_first_run_exactly_once(
+    warehouse_url, warehouse_schema, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LAUNCHPAD_TEST_WAREHOUSE_URL", warehouse_url)
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {warehouse_schema}.stg_orders (id integer, name text, dagster_run_id text)")
+    PipelineConfigFactory(
+        pipeline_name="Orders",
+        import_name="orders",
+        file_pattern="orders_*.csv",
+        monitored_directory=str(folder),
+        staging_table=f"{warehouse_schema}.stg_orders",
+        destination_table=f"{warehouse_schema}.dst_orders",  # not there yet: the transform fails
+    )
+    path = _drop(folder, "orders_1.csv", "1,Pen\n2,Ink\n")
+    job = dg.reconstructable(_reexecutable_job)
+    config = {"ops": {"orders_extract_and_load_staging": {"config": {"file_paths": [str(path)]}}}}
+
+    with dg.instance_for_test() as instance:
+        with dg.execute_job(job, instance, run_config=config) as first:
+            assert not first.success
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {warehouse_schema}.dst_orders (id integer, name text, dagster_run_id text)")
+        options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
+        with dg.execute_job(job, instance, run_config=config, reexecution_options=options) as retry:
+            assert retry.success
+            executed = {e.step_key for e in retry.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
+
+    assert executed == {"Orders_transform"}  # staging was not run again
+    assert _rows(warehouse_url, f"{warehouse_schema}.stg_orders") == [(1, "Pen"), (2, "Ink")]
+    assert _rows(warehouse_url, f"{warehouse_schema}.dst_orders") == [(1, "Pen"), (2, "Ink")]
