@@ -19,6 +19,7 @@ from dagster_code.engine.file_watch import scan_directory
 from dagster_code.engine.identifiers import identifier_parts
 from dagster_code.engine.ledger import FileFingerprint, fingerprint, split_already_loaded
 from dagster_code.engine.loader import LoadResult, load_files
+from dagster_code.engine.mapping import Preview, preview_rows
 from dagster_code.engine.parsers import get_parser
 from dagster_code.engine.sources import SourceError, check_file_pattern, resolve_file_in_folder, resolve_local_files
 from dagster_code.engine.transform import TransformStep, run_transform
@@ -119,14 +120,22 @@ def _ledger_entries(spec, run_id, source, force, files: list[FileFingerprint], s
     ]
 
 
-def _materialize_metadata(result: LoadResult, run_id: str, skipped: int) -> dict:
+def _materialize_metadata(result: LoadResult, run_id: str, skipped: int, preview: Preview) -> dict:
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in preview.columns])
+    names = [name for name, _ in preview.columns]
     return {
+        "dagster/row_count": dg.MetadataValue.int(result.rows_loaded),
         "rows_loaded": dg.MetadataValue.int(result.rows_loaded),
         "files": dg.MetadataValue.json({f.path: f.rows for f in result.files}),
         "files_skipped": dg.MetadataValue.int(skipped),
         "staging_table": result.table,
         "launchpad_run_id": run_id,
         "replaced_rows_from_earlier_attempt": dg.MetadataValue.int(result.replaced_rows),
+        "dagster/column_schema": schema,
+        "columns": dg.MetadataValue.json(names),
+        "preview": dg.MetadataValue.table(
+            records=[dg.TableRecord(dict(zip(names, row, strict=True))) for row in preview.rows], schema=schema
+        ),
     }
 
 
@@ -219,7 +228,8 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
                     run_id=run_id,
                     progress=progress,
                 )
-            phases["load"] = time.monotonic() - clock
+                phases["load"] = time.monotonic() - clock
+                preview = preview_rows(conn, spec.staging_table, run_id)
         except EngineError as exc:
             record(
                 status="FAILURE",
@@ -238,7 +248,7 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
             rows_read=result.rows_loaded,
             rows_loaded=result.rows_loaded,
         )
-        return dg.MaterializeResult(metadata=_materialize_metadata(result, run_id, len(skipped)))
+        return dg.MaterializeResult(metadata=_materialize_metadata(result, run_id, len(skipped), preview))
 
     return _staging
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from dagster_code.engine.errors import ConfigError, SchemaMismatchError
 from dagster_code.engine.identifiers import table_identifier
@@ -155,3 +156,28 @@ def map_columns(file_name: str, columns: Sequence[str], mapping: ColumnMapping, 
             hint=" ".join(hint),
         )
     return targets
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A few loaded rows of one run, as text, with the table's column names and types."""
+
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[str | None, ...], ...]
+
+
+def preview_rows(conn: psycopg.Connection, table: str, run_id: str, limit: int = 5) -> Preview:
+    """The first ``limit`` rows ``run_id`` put into ``table`` (the run id column left out)."""
+    oid = conn.execute("SELECT to_regclass(%s)::oid", (table_identifier(table).as_string(conn),)).fetchone()[0]
+    columns = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attname <> %s ORDER BY attnum",
+        (oid, RUN_ID_COLUMN),
+    ).fetchall()
+    query = sql.SQL("SELECT {} FROM {} WHERE {} = %s LIMIT %s").format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(name)) for name, _ in columns),
+        table_identifier(table),
+        sql.Identifier(RUN_ID_COLUMN),
+    )
+    rows = conn.execute(query, (run_id, limit)).fetchall()
+    return Preview(columns=tuple((name, kind) for name, kind in columns), rows=tuple(tuple(r) for r in rows))

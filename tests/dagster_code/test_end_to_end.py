@@ -56,10 +56,21 @@ def test_a_demo_file_reaches_the_destination_table(demo_pipeline, demo_warehouse
     assert _destination_rows(demo_warehouse) == _file_rows(path)
     staging = result.asset_materializations_for_node("daily_sales_extract_and_load_staging")[0]
     assert staging.metadata["rows_loaded"].value == 24
+    assert staging.metadata["dagster/row_count"].value == 24
+    columns = ["sale_id", "sale_date", "region", "product_sku", "quantity", "amount", "loaded_at"]
+    assert staging.metadata["columns"].value == columns
+    schema = staging.metadata["dagster/column_schema"].schema
+    assert [(c.name, c.type) for c in schema.columns][:2] == [("sale_id", "integer"), ("sale_date", "date")]
+    preview = staging.metadata["preview"].records
+    assert len(preview) == 5
+    first = _file_rows(path)
+    assert {(int(r.data["sale_id"]), r.data["region"]) for r in preview} <= {(row[0], row[2]) for row in first}
     logs = {log.step: log for log in PipelineRunLog.objects.filter(dagster_run_id=result.run_id)}
     assert logs["extract_load"].status == "SUCCESS"
     assert logs["extract_load"].rows_loaded == 24
     assert logs["extract_load"].source_files == [str(path)]
+    assert set(logs["extract_load"].phase_durations) >= {"load"}
+    assert set(logs["transform"].phase_durations) == {"transform"}
     assert logs["transform"].status == "SUCCESS"
     assert logs["transform"].target_table == "dw.sales"
     assert PipelineConfig.objects.get(import_name="daily_sales").last_import_date is not None
