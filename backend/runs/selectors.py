@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from backend.pipelines.models import PipelineConfig, PipelinePermission
-from backend.runs.models import ImportRun, LoadedFile, RunStatus
+from backend.runs.models import ImportRun, LoadedFile, PipelineRunLog, RunStatus
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,10 @@ def loaded_file_list(run: ImportRun) -> QuerySet[LoadedFile]:
     if not run.dagster_run_id:
         return LoadedFile.objects.none()
     return LoadedFile.objects.filter(dagster_run_id=run.dagster_run_id).order_by("recorded_at", "id")
+
+
+def run_log_list(run: ImportRun) -> QuerySet[PipelineRunLog]:
+    """The business log of a run (already checked visible): one row per step and import."""
+    if not run.dagster_run_id:
+        return PipelineRunLog.objects.none()
+    return PipelineRunLog.objects.filter(dagster_run_id=run.dagster_run_id).order_by("started_at", "id")

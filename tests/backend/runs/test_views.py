@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from django.utils import timezone
 
-from backend.runs.models import ImportRun
+from backend.runs.models import ImportRun, PipelineRunLog
 from tests.factories import LoadedFileFactory, PipelineConfigFactory, PipelinePermissionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +150,43 @@ def test_the_run_page_says_when_no_files_were_recorded(client, setup_sales):
     client.force_login(setup_sales[0])
     page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
     assert "No files recorded for this run yet." in page
+
+
+def test_the_run_page_shows_the_business_log_with_counts_phases_and_what_to_do(client, setup_sales):
+    run = ImportRun.objects.create(
+        pipeline_name="Sales", import_names=["orders"], dagster_run_id="abc-123", status="FAILURE"
+    )
+    now = timezone.now()
+    PipelineRunLog.objects.create(
+        dagster_run_id="abc-123",
+        pipeline_name="Sales",
+        import_name="orders",
+        step="extract_load",
+        status="FAILURE",
+        target_table="staging.orders",
+        rows_read=10,
+        started_at=now,
+        finished_at=now,
+        duration_seconds=1.25,
+        phase_durations={"parse": 0.5, "load": 0.75},
+        error_message='orders.csv: invalid input syntax for type integer: "two" in data row 3, column qty.',
+        resolution_hint="Fix the value in the file and run the import again.",
+    )
+    PipelineRunLog.objects.create(
+        dagster_run_id="other",
+        pipeline_name="Sales",
+        step="transform",
+        status="SUCCESS",
+        started_at=now,
+        finished_at=now,
+    )
+    client.force_login(setup_sales[0])
+
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+
+    log = page.split('id="run-log"')[1].split("</table>")[0]
+    assert "Extract and load to staging" in log and "staging.orders" in log and ">10<" in log
+    assert "parse 0.5 s · load 0.8 s" in log
+    assert "data row 3, column qty." in log
+    assert "What to do:</strong> Fix the value in the file" in log
+    assert "Transform to destination" not in log
