@@ -406,6 +406,7 @@ def build_file_sensor(spec: ImportSpec, pipeline: PipelineSpec) -> dg.SensorDefi
             context.cursor,
             time.time(),
             batch_window_seconds=spec.batch_window_seconds,
+            min_age_seconds=spec.min_file_age_seconds,
         )
         for path in result.refused:
             context.log.warning(f"{path} is a link to a file outside {spec.monitored_directory}; it is never loaded.")

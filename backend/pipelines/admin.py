@@ -80,7 +80,14 @@ class PipelineConfigAdmin(SimpleHistoryAdmin):
         (
             "Where files come from",
             {
-                "fields": ("monitored_directory", "file_pattern", "sensor_enabled", "batch_window_seconds", "schedule"),
+                "fields": (
+                    "monitored_directory",
+                    "file_pattern",
+                    "sensor_enabled",
+                    "min_file_age_seconds",
+                    "batch_window_seconds",
+                    "schedule",
+                ),
                 "description": "Launchpad watches the folder and starts a run for every new or changed matching file.",
             },
         ),

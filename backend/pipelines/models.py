@@ -164,6 +164,11 @@ class PipelineConfig(ValidatedModel):
         help_text="After this import succeeds once, deactivate it and activate the chosen import "
         "(e.g. a first full replace, then daily appends).",
     )
+    min_file_age_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="For writers that pause while copying: also wait until a file is at least this many seconds old "
+        "before loading it. 0 loads a file once its size and time stamp are unchanged between two sensor checks.",
+    )
     batch_window_seconds = models.PositiveIntegerField(
         default=120,
         help_text="Wait this many seconds after the last new file and load the files that arrived together in one "

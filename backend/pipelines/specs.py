@@ -35,6 +35,7 @@ class ImportSpec:
     depends_on: tuple[str, ...] = ()
     on_success_activate: str | None = None
     batch_window_seconds: int = 0
+    min_file_age_seconds: int = 0
     schedule: str = ""
     partitioning: str = "none"
     version: int = 1
@@ -142,6 +143,7 @@ def _import_spec(config) -> ImportSpec:
             else None
         ),
         batch_window_seconds=config.batch_window_seconds,
+        min_file_age_seconds=config.min_file_age_seconds,
         schedule=config.schedule,
         partitioning=config.partitioning,
         version=config.version,

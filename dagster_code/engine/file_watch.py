@@ -3,7 +3,8 @@
 The cursor remembers every file already handed to a run by path, modification time and
 size: a file is processed once, and again only when it changes. A file counts as ready
 once it has stopped changing (its signature is the same as on the previous tick, or it
-was last modified ``settle_seconds`` ago), so a half-copied file is never loaded. With a
+was last modified ``settle_seconds`` ago; with a minimum age, unchanged *and* at least that old),
+so a half-copied file is never loaded. With a
 batch window, ready files are held until no new file arrived for the window, then go
 together in one run.
 """
@@ -98,6 +99,7 @@ def scan_directory(
     *,
     batch_window_seconds: float = 0,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    min_age_seconds: float = 0,
     max_files: int = DEFAULT_MAX_FILES_PER_TICK,
 ) -> WatchResult:
     """One sensor tick: the file batches to run now and the new cursor."""
@@ -117,8 +119,12 @@ def scan_directory(
             continue
         seen = pending.get(path)
         unchanged = seen is not None and seen[:2] == [mtime_ns, size]
-        settled = now - mtime_ns / 1e9 >= settle_seconds
-        if unchanged or settled:
+        age = now - mtime_ns / 1e9
+        if min_age_seconds > 0:
+            ready_now = unchanged and age >= min_age_seconds
+        else:
+            ready_now = unchanged or age >= settle_seconds
+        if ready_now:
             ready.append((path, mtime_ns, size))
         first_seen = seen[2] if unchanged else now
         new_pending[path] = [mtime_ns, size, first_seen]

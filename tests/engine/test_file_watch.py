@@ -206,3 +206,15 @@ def test_a_link_leading_out_of_the_folder_is_refused_and_reported(tmp_path: Path
 
     assert sorted(batch_paths(result)) == [(str(folder / "alias.csv"),), (str(inside),)]
     assert result.refused == (str(folder / "sneaky.csv"),)
+
+
+def test_a_minimum_age_holds_an_unchanged_file_until_it_is_old_enough(tmp_path: Path) -> None:
+    path = put(tmp_path / "slow.csv", "id\n1\n", NOW - 30)
+
+    first = scan(tmp_path, None, NOW, min_age_seconds=60)
+    second = scan(tmp_path, first.cursor, NOW + 5, min_age_seconds=60)
+    third = scan(tmp_path, second.cursor, NOW + 31, min_age_seconds=60)
+
+    assert (batch_paths(first), batch_paths(second)) == ([], [])
+    assert second.waiting == 1
+    assert batch_paths(third) == [(str(path),)]

@@ -19,6 +19,7 @@ VALID = {
     "monitored_directory": "/data/incoming/sales",
     "sensor_enabled": "on",
     "batch_window_seconds": "0",
+    "min_file_age_seconds": "0",
     "schedule": "",
     "file_type": "csv",
     "parser_function": "",
