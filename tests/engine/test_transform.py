@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -238,6 +240,50 @@ def test_destination_locked_by_another_run_blocks_the_transform(
 
     assert "lock timeout" in caught.value.message
     assert table_rows(warehouse, tables["sales"]) == OLD
+
+
+def test_two_concurrent_runs_into_one_table_never_interleave(
+    warehouse: psycopg.Connection, warehouse_url: str, tables: dict[str, str], warehouse_schema: str
+) -> None:
+    """Each run's procedure logs its start and end around a pause; the lock makes the spans disjoint."""
+    audit = f"{warehouse_schema}.audit"
+    create_table(warehouse, audit, "run_id text, at timestamptz, what text")
+    insert(warehouse, tables["stg"], ["id", "amount", "note", "dagster_run_id"], [(5, 50, "other", "run-2")])
+    procedure = f"{warehouse_schema}.slow_proc"
+    create_procedure(
+        warehouse,
+        procedure,
+        f"INSERT INTO {audit} VALUES (run_id, clock_timestamp(), 'start'); "
+        f"TRUNCATE {tables['sales']}; PERFORM pg_sleep(0.4); "
+        f"INSERT INTO {tables['sales']} (id, amount) SELECT id, amount FROM {tables['stg']} "
+        "WHERE dagster_run_id = run_id; "
+        f"INSERT INTO {audit} VALUES (run_id, clock_timestamp(), 'end');",
+    )
+    errors: list[BaseException] = []
+
+    def run(run_id: str) -> None:
+        try:
+            with psycopg.connect(warehouse_url) as conn:
+                run_transform(conn, [step(tables, "sales", "replace", procedure=procedure)], run_id)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(run_id,)) for run_id in ("run-1", "run-2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    spans = warehouse.execute(
+        f"SELECT run_id, min(at) FILTER (WHERE what = 'start'), min(at) FILTER (WHERE what = 'end') "
+        f"FROM {audit} GROUP BY run_id ORDER BY 2"
+    ).fetchall()
+    assert len(spans) == 2
+    (first, _, first_end), (second, second_start, _) = spans
+    assert first_end <= second_start
+    expected = {"run-1": [(1, 10), (2, 20)], "run-2": [(5, 50)]}[second]
+    assert [(i, a) for i, a, _ in table_rows(warehouse, tables["sales"])] == expected
 
 
 @pytest.mark.parametrize("procedure", [None, "truncating_proc"])
