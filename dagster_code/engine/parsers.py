@@ -1,19 +1,27 @@
 """File parsers, registered by name. The registry is also the whitelist: nothing else runs.
 
 A parser takes a path and options (the import's ``scraper_config``) and returns a
-:class:`ParsedFile`: the column names and a stream of Arrow record batches, so large files
-are read in bounded memory.
+:class:`ParsedFile`: the column names and a stream of Arrow record batches of text, so large
+files are read in bounded memory. This module holds the registry, what every parser shares
+(file-kind sniffing, byte-order marks, NULL markers, decoded text chunks) and the delimited
+parsers (csv, tsv, psv) with the reader the generic parser builds on.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
+import io
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dagster_code.engine.errors import ConfigError, FileFormatError
@@ -49,49 +57,282 @@ def registered_parsers() -> tuple[str, ...]:
 
 def get_parser(file_type: str, parser_function: str | None = None) -> Parser:
     """The parser for an import: the named custom parser, else the one for its file type."""
+    known = ", ".join(registered_parsers())
+    if file_type == "custom" and not parser_function:
+        raise ConfigError(
+            f"The import's file type is custom but it names no parser function. Registered parsers: {known}."
+        )
     name = parser_function if file_type == "custom" else file_type
     try:
         return _REGISTRY[name or ""]
     except KeyError:
-        known = ", ".join(registered_parsers())
         raise ConfigError(f"No parser is registered for '{name}'. Registered parsers: {known}.") from None
+
+
+# ------------------------------------------------------------------------------ shared options
+
+
+def check_options(options: Mapping[str, Any], allowed: set[str], kind: str) -> None:
+    unknown = set(options) - allowed
+    if unknown:
+        raise ConfigError(
+            f"Unknown option(s) {', '.join(sorted(unknown))} for {kind}; "
+            f"allowed: {', '.join(sorted(allowed)) or 'none'}."
+        )
+
+
+def null_values_option(options: Mapping[str, Any], prefix: str = "") -> tuple[str, ...]:
+    """The texts an import wants loaded as NULL (besides what each parser already treats as NULL)."""
+    values = options.get("null_values", [])
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise ConfigError(
+            f'\'{prefix}null_values\' must be a list of texts to load as NULL, e.g. ["NA", "n/a"], got {values!r}.'
+        )
+    return tuple(values)
+
+
+def apply_null_values(batch: pa.RecordBatch, null_values: tuple[str, ...]) -> pa.RecordBatch:
+    """``batch`` with every value exactly equal to one of ``null_values`` made NULL."""
+    if not null_values or batch.num_rows == 0:
+        return batch
+    marks = pa.array(null_values, pa.string())
+    null = pa.scalar(None, pa.string())
+    arrays = [pc.if_else(pc.is_in(column, value_set=marks), null, column) for column in batch.columns]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def check_single_char(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 1:
+        raise ConfigError(f"'{key}' must be a single character, got {value!r}.")
+    return value
+
+
+def check_encoding(value: Any) -> str:
+    try:
+        "".encode(value)
+    except (LookupError, TypeError):
+        raise ConfigError(f"'{value}' is not a known text encoding.") from None
+    return value
+
+
+def check_count(key: str, value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"'{key}' must be a whole number of {what}.")
+    return value
+
+
+# ---------------------------------------------------------------------------------- file kinds
+
+_MAGIC = (
+    (b"PK\x03\x04", "zip"),
+    (b"PAR1", "parquet"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+)
+# UTF-32 LE first: its mark starts with UTF-16 LE's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# How each kind is named in messages, and what to do about it.
+_KINDS = {
+    "excel": ("an Excel workbook", "set the import's file type to excel (or save the sheet as CSV)"),
+    "xls": ("an old Excel workbook (.xls)", "save it as .xlsx and set the import's file type to excel"),
+    "parquet": ("a Parquet file", "set the import's file type to parquet"),
+    "json": ("a JSON file", "set the import's file type to json (or jsonl for one object per line)"),
+    "gzip": ("a gzip-compressed file", "decompress it first"),
+    "zip": ("a zip archive", "unzip it and import the files inside"),
+    "text": ("a text (CSV) file", "set the import's file type to csv, tsv or psv"),
+}
+_ENCODING_HINT = 'Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.'
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of ``head`` announces, if any."""
+    return next((encoding for bom, encoding in _BOMS if head.startswith(bom)), None)
+
+
+def sniff_kind(path: Path) -> str:
+    """What a file holds, judged by its first bytes: excel, xls, zip, parquet, gzip, json, text or empty."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head:
+        return "empty"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return _zip_kind(path) if kind == "zip" else kind
+    text = head.decode(bom_encoding(head) or "utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
+    after = text[1:].lstrip()[:1]
+    if (text[:1] == "{" and after in ('"', "}")) or (text[:1] == "[" and after in ("{", "[", "]", '"')):
+        return "json"
+    return "text"
+
+
+def _zip_kind(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "excel" if any(name.startswith("xl/") for name in archive.namelist()) else "zip"
+    except zipfile.BadZipFile:
+        return "zip"
+
+
+def wrong_kind_error(path: Path, kind: str, expected: str) -> FileFormatError:
+    """The plain refusal of a file whose bytes say it is something else (``expected``: 'a CSV file')."""
+    described, advice = _KINDS[kind]
+    return FileFormatError(
+        f"{path.name} looks like {described}, not {expected}; {advice}.",
+        detail=f"sniffed kind: {kind}",
+        hint="Check the import's file type against the files that arrive.",
+    )
+
+
+def check_text_file(path: Path, expected: str) -> str | None:
+    """Refuse a file that is not text; the compression to read it with ('gzip' or None)."""
+    kind = sniff_kind(path)
+    if kind in ("text", "empty"):
+        return None
+    if kind == "gzip":
+        return "gzip"
+    raise wrong_kind_error(path, kind, expected)
+
+
+def open_binary(path: Path, compression: str | None) -> IO[bytes]:
+    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
+
+
+def _python_codec(encoding: str) -> str:
+    """The codec to decode with in Python: UTF-8 skips a byte-order mark."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def detect_encoding(path: Path, compression: str | None) -> str:
+    """The encoding a byte-order mark announces, else UTF-8."""
+    with open_binary(path, compression) as raw:
+        return bom_encoding(raw.read(4)) or "utf-8"
+
+
+def text_chunks(raw: IO[bytes], encoding: str) -> Iterator[str]:
+    """The decoded text of ``raw`` in chunks of about BLOCK_SIZE, each ending at a line end (but the last)."""
+    decoder = codecs.getincrementaldecoder(_python_codec(encoding))()
+    pending = ""
+    while True:
+        data = raw.read(BLOCK_SIZE)
+        text = pending + decoder.decode(data, final=not data)
+        if not data:
+            if text:
+                yield text
+            return
+        cut = text.rfind("\n") + 1 or text.rfind("\r") + 1
+        pending = text[cut:]
+        if cut:
+            yield text[:cut]
+
+
+def encoding_error(path: Path, encoding: str, detail: str, hint: str = _ENCODING_HINT) -> FileFormatError:
+    return FileFormatError(f"{path.name}: the file is not valid {encoding} text.", detail=detail, hint=hint)
+
+
+def gzip_error(path: Path, detail: str) -> FileFormatError:
+    return FileFormatError(
+        f"{path.name} is gzip-compressed but cannot be decompressed (it may be cut short).",
+        detail=detail,
+        hint="Send the file again, or decompress it and import the plain file.",
+    )
+
+
+class _EncodedChunks(io.RawIOBase):
+    """A byte stream of text chunks encoded as UTF-8, closing ``owner`` when closed."""
+
+    def __init__(self, chunks: Iterator[str], owner: IO[bytes]) -> None:
+        self._chunks = chunks
+        self._owner = owner
+        self._buffer = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        view = memoryview(target).cast("B")
+        filled = 0
+        while filled < len(view):
+            if self._offset == len(self._buffer):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buffer, self._offset = chunk.encode("utf-8"), 0
+                continue
+            count = min(len(view) - filled, len(self._buffer) - self._offset)
+            view[filled : filled + count] = self._buffer[self._offset : self._offset + count]
+            filled += count
+            self._offset += count
+        return filled
+
+    def close(self) -> None:
+        if not self.closed:
+            self._owner.close()
+        super().close()
 
 
 # ---------------------------------------------------------------------------------- CSV family
 
-_CSV_OPTIONS = {"delimiter", "quote_char", "encoding", "skip_rows"}
+# Narrows a file's decoded text chunks (e.g. to the lines between two markers); may raise FileFormatError.
+LineFilter = Callable[[Path, Iterator[str]], Iterator[str]]
+HeaderCheck = Callable[[Path, tuple[str, ...]], None]
 
 
-def _csv_options(options: Mapping[str, Any], default_delimiter: str) -> dict[str, Any]:
-    unknown = set(options) - _CSV_OPTIONS
-    if unknown:
-        raise ConfigError(
-            f"Unknown option(s) {', '.join(sorted(unknown))} for a delimited file; "
-            f"allowed: {', '.join(sorted(_CSV_OPTIONS))}."
-        )
-    delimiter = options.get("delimiter", default_delimiter)
-    quote_char = options.get("quote_char", '"')
-    for key, value in (("delimiter", delimiter), ("quote_char", quote_char)):
-        if not isinstance(value, str) or len(value) != 1:
-            raise ConfigError(f"'{key}' must be a single character, got {value!r}.")
-    encoding = options.get("encoding", "utf-8")
-    try:
-        "".encode(encoding)
-    except (LookupError, TypeError):
-        raise ConfigError(f"'{encoding}' is not a known text encoding.") from None
-    skip_rows = options.get("skip_rows", 0)
-    if not isinstance(skip_rows, int) or skip_rows < 0:
-        raise ConfigError("'skip_rows' must be a whole number of lines to skip before the header.")
-    return {"delimiter": delimiter, "quote_char": quote_char, "encoding": encoding, "skip_rows": skip_rows}
+@dataclass(frozen=True)
+class DelimitedFormat:
+    """How a delimited text file is laid out, built from an import's options."""
+
+    delimiter: str = ","
+    quote_char: str = '"'
+    encoding: str | None = None  # None: what a byte-order mark says, else UTF-8
+    skip_rows: int = 0
+    null_values: tuple[str, ...] = ()  # besides the empty field, which is always NULL
+    lines: LineFilter | None = None
+    check_header: HeaderCheck | None = None
+    describes: str = "a CSV file"
+    encoding_hint: str = _ENCODING_HINT
 
 
-def _read_header(path: Path, opts: Mapping[str, Any]) -> tuple[list[str], bool]:
+_CSV_OPTIONS = {"delimiter", "quote_char", "encoding", "skip_rows", "null_values"}
+_DESCRIBES = {",": "a CSV file", "\t": "a TSV file", "|": "a PSV file"}
+
+
+def _csv_format(options: Mapping[str, Any], default_delimiter: str) -> DelimitedFormat:
+    check_options(options, _CSV_OPTIONS, "a delimited file")
+    delimiter = check_single_char("delimiter", options.get("delimiter", default_delimiter))
+    quote_char = check_single_char("quote_char", options.get("quote_char", '"'))
+    encoding = check_encoding(options["encoding"]) if "encoding" in options else None
+    skip_rows = check_count("skip_rows", options.get("skip_rows", 0), "lines to skip before the header")
+    return DelimitedFormat(
+        delimiter=delimiter,
+        quote_char=quote_char,
+        encoding=encoding,
+        skip_rows=skip_rows,
+        null_values=null_values_option(options),
+        describes=_DESCRIBES.get(default_delimiter, "a delimited text file"),
+    )
+
+
+def _open_text(path: Path, fmt: DelimitedFormat, compression: str | None, encoding: str) -> IO[str]:
+    raw = open_binary(path, compression)
+    if fmt.lines is None:
+        return io.TextIOWrapper(raw, encoding=_python_codec(encoding), newline="")
+    stream = io.BufferedReader(_EncodedChunks(fmt.lines(path, text_chunks(raw, encoding)), raw))
+    return io.TextIOWrapper(stream, encoding="utf-8", newline="")
+
+
+def _read_header(path: Path, fmt: DelimitedFormat, compression: str | None, encoding: str) -> tuple[list[str], bool]:
     """The header's column names, and whether any line follows the header."""
-    encoding = "utf-8-sig" if opts["encoding"].replace("_", "-").lower() in {"utf-8", "utf8"} else opts["encoding"]
     try:
-        with open(path, encoding=encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=opts["delimiter"], quotechar=opts["quote_char"])
-            for _ in range(opts["skip_rows"]):
+        with _open_text(path, fmt, compression, encoding) as handle:
+            reader = csv.reader(handle, delimiter=fmt.delimiter, quotechar=fmt.quote_char)
+            for _ in range(fmt.skip_rows):
                 next(reader, None)
             header = next(reader, None)
             try:
@@ -99,11 +340,9 @@ def _read_header(path: Path, opts: Mapping[str, Any]) -> tuple[list[str], bool]:
             except csv.Error:  # a data row is there; Arrow reports what is wrong with it
                 has_rows = True
     except UnicodeDecodeError as exc:
-        raise FileFormatError(
-            f"{path.name}: the file is not valid {opts['encoding']} text.",
-            detail=str(exc),
-            hint='Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.',
-        ) from exc
+        raise encoding_error(path, encoding, str(exc), fmt.encoding_hint) from exc
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise gzip_error(path, str(exc)) from exc
     if not header or all(not name.strip() for name in header):
         raise FileFormatError(f"{path.name} is empty: expected a header row with column names.")
     names = [name.strip() for name in header]
@@ -116,54 +355,170 @@ def _read_header(path: Path, opts: Mapping[str, Any]) -> tuple[list[str], bool]:
     return names, has_rows
 
 
-def _format_error(path: Path, exc: pa.ArrowInvalid, opts: Mapping[str, Any]) -> FileFormatError:
-    """Arrow's complaint about the file, as a user-facing error (with a hint for a wrong encoding)."""
-    text = str(exc)
-    if "UTF8" in text or "utf8" in text.lower():
-        return FileFormatError(
-            f"{path.name}: the file is not valid {opts['encoding']} text.",
-            detail=text,
-            hint='Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.',
-        )
-    return FileFormatError(f"{path.name}: {text.removeprefix('CSV parse error: ')}", detail=text)
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _arrow_batches(path: Path, reader: pacsv.CSVStreamingReader, opts: Mapping[str, Any]) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from reader
-    except pa.ArrowInvalid as exc:
-        raise _format_error(path, exc, opts) from exc
-    finally:
-        reader.close()
+def _ragged_error(path: Path, row: pacsv.InvalidRow, fmt: DelimitedFormat) -> FileFormatError:
+    """A row whose number of values differs from the header's: never padded or cut, always refused."""
+    where = f"data row {row.number - fmt.skip_rows - 1}" if row.number is not None else "a data row"
+    return FileFormatError(
+        f"{path.name}: {where} has {_plural(row.actual_columns, 'value')} "
+        f"but the header has {_plural(row.expected_columns, 'column')}.",
+        detail=f"row text: {row.text[:500]}",
+        hint="Each row needs one value per header column: look for a missing or extra delimiter, "
+        "or a value holding the delimiter without quotes around it.",
+    )
 
 
-def read_delimited(path: Path, options: Mapping[str, Any], default_delimiter: str) -> ParsedFile:
-    """Stream a delimited text file as string columns; empty fields become NULL."""
-    opts = _csv_options(options, default_delimiter)
-    if path.stat().st_size == 0:
-        raise FileFormatError(f"{path.name} is empty: expected a header row with column names.")
-    names, has_rows = _read_header(path, opts)
-    if not has_rows:  # Arrow cannot skip a header that has no line ending after it
-        return ParsedFile(columns=tuple(names), batches=iter(()))
-    try:
-        reader = pacsv.open_csv(
-            path,
+# A row longer than two read blocks makes Arrow stop; the file is then read again with larger blocks.
+MAX_BLOCK_SIZE = 64 << 20
+_READ_ERRORS = (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError, zlib.error)
+
+
+def _close(source: Any) -> None:
+    if hasattr(source, "close"):
+        source.close()
+
+
+@dataclass
+class _DelimitedReading:
+    """Arrow's streaming CSV reader over one file, reopened with larger blocks when a row outgrows them."""
+
+    path: Path
+    fmt: DelimitedFormat
+    names: list[str]
+    compression: str | None
+    encoding: str
+    block_size: int
+    invalid: list[pacsv.InvalidRow] = field(default_factory=list)
+
+    def open(self) -> tuple[pacsv.CSVStreamingReader, Any]:
+        """The reader and what it reads; Arrow reads the first block here, so its errors surface now."""
+        while True:
+            source, arrow_encoding = _arrow_source(self.path, self.fmt, self.compression, self.encoding)
+            try:
+                return self._open_csv(source, arrow_encoding), source
+            except BaseException as exc:
+                _close(source)
+                if self._grow(exc):
+                    continue
+                if isinstance(exc, _READ_ERRORS):
+                    raise self.explain(exc) from exc
+                raise
+
+    def batches(self, reader: pacsv.CSVStreamingReader, source: Any) -> Iterator[pa.RecordBatch]:
+        done = 0
+        while True:
+            skip = done  # rows already handed out by an earlier pass
+            try:
+                for batch in reader:
+                    if skip >= batch.num_rows:
+                        skip -= batch.num_rows
+                        continue
+                    batch, skip = batch.slice(skip), 0
+                    done += batch.num_rows
+                    yield apply_null_values(batch, self.fmt.null_values)
+                return
+            except FileFormatError:  # from the line filter, already plain
+                raise
+            except _READ_ERRORS as exc:
+                if not self._grow(exc):
+                    raise self.explain(exc) from exc
+            finally:
+                reader.close()
+                _close(source)
+            reader, source = self.open()
+
+    def _grow(self, exc: BaseException) -> bool:
+        if isinstance(exc, pa.ArrowInvalid) and "straddl" in str(exc) and self.block_size < MAX_BLOCK_SIZE:
+            self.block_size *= 4
+            return True
+        return False
+
+    def _refuse(self, row: pacsv.InvalidRow) -> str:
+        self.invalid.append(row)
+        return "error"
+
+    def _open_csv(self, source: Any, arrow_encoding: str) -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
+            source,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=opts["skip_rows"] + 1, block_size=BLOCK_SIZE, encoding=opts["encoding"]
+                column_names=self.names,
+                skip_rows=self.fmt.skip_rows + 1,
+                block_size=self.block_size,
+                encoding=arrow_encoding,
+                use_threads=False,  # a serial reader numbers the rows it refuses
             ),
             parse_options=pacsv.ParseOptions(
-                delimiter=opts["delimiter"], quote_char=opts["quote_char"], newlines_in_values=True
+                delimiter=self.fmt.delimiter,
+                quote_char=self.fmt.quote_char,
+                newlines_in_values=True,
+                invalid_row_handler=self._refuse,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
+                column_types={name: pa.string() for name in self.names},
                 strings_can_be_null=True,
                 null_values=[""],
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid as exc:  # open_csv already reads the first block
-        raise _format_error(path, exc, opts) from exc
-    return ParsedFile(columns=tuple(names), batches=_arrow_batches(path, reader, opts))
+
+    def explain(self, exc: BaseException) -> FileFormatError:
+        """What went wrong while reading the file, as a user-facing error."""
+        path, text = self.path, str(exc)
+        if self.invalid:
+            return _ragged_error(path, self.invalid[0], self.fmt)
+        if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "utf8" in text.lower():
+            return encoding_error(path, self.encoding, text, self.fmt.encoding_hint)
+        if "straddl" in text:
+            return FileFormatError(
+                f"{path.name}: a row is longer than {MAX_BLOCK_SIZE / (1 << 20):g} MB, too long to read.",
+                detail=text,
+                hint="Check the file's quotes: a quote that is never closed makes the rest of the file one value.",
+            )
+        if self.compression and isinstance(exc, OSError | EOFError | zlib.error):
+            return gzip_error(path, text)
+        if isinstance(exc, OSError):
+            return FileFormatError(f"{path.name} could not be read ({text}).", detail=text)
+        return FileFormatError(f"{path.name}: {text.removeprefix('CSV parse error: ')}", detail=text)
+
+
+def _arrow_source(path: Path, fmt: DelimitedFormat, compression: str | None, encoding: str) -> tuple[Any, str]:
+    """What Arrow reads (a path, a decompressing stream or the filtered text) and in which encoding."""
+    if fmt.lines is not None:
+        raw = open_binary(path, compression)
+        return _EncodedChunks(fmt.lines(path, text_chunks(raw, encoding)), raw), "utf8"
+    arrow_encoding = "utf8" if codecs.lookup(encoding).name == "utf-8" else encoding
+    if compression:
+        return pa.input_stream(str(path), compression=compression), arrow_encoding
+    return str(path), arrow_encoding
+
+
+def stream_delimited(path: Path, fmt: DelimitedFormat) -> ParsedFile:
+    """Stream a delimited text file as string columns; empty fields and ``fmt.null_values`` become NULL.
+
+    A gzip-compressed file is read as what it holds; a byte-order mark sets the encoding unless one is given.
+    """
+    if path.stat().st_size == 0:
+        raise FileFormatError(f"{path.name} is empty: expected a header row with column names.")
+    compression = check_text_file(path, fmt.describes)
+    try:
+        encoding = fmt.encoding or detect_encoding(path, compression)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise gzip_error(path, str(exc)) from exc
+    names, has_rows = _read_header(path, fmt, compression, encoding)
+    if fmt.check_header is not None:
+        fmt.check_header(path, tuple(names))
+    if not has_rows:  # Arrow cannot skip a header that has no line ending after it
+        return ParsedFile(columns=tuple(names), batches=iter(()))
+    reading = _DelimitedReading(path, fmt, names, compression, encoding, BLOCK_SIZE)
+    return ParsedFile(columns=tuple(names), batches=reading.batches(*reading.open()))
+
+
+def read_delimited(path: Path, options: Mapping[str, Any], default_delimiter: str) -> ParsedFile:
+    """Stream a delimited text file as string columns; empty fields (and any ``null_values``) become NULL."""
+    return stream_delimited(path, _csv_format(options, default_delimiter))
 
 
 @register_parser("csv")
@@ -181,4 +536,5 @@ def parse_psv(path: Path, options: Mapping[str, Any]) -> ParsedFile:
     return read_delimited(path, options, "|")
 
 
-from dagster_code.engine import parsers_structured  # noqa: E402,F401  (registers excel, json, jsonl, parquet)
+# Each module registers its parsers into the registry above when imported.
+from dagster_code.engine import custom_parsers, parsers_generic, parsers_structured  # noqa: E402,F401

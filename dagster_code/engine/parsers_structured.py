@@ -3,13 +3,15 @@
 Like the delimited parsers, every value comes out as text (or NULL) so the loader can COPY
 it into the staging table and PostgreSQL does the typing: ``00123`` stays ``00123``, numbers
 keep their written digits, dates are ISO. Excel, JSON Lines and Parquet are streamed in
-batches (bounded memory); a JSON document is read whole.
+batches (bounded memory); a JSON document is read whole. Every parser takes ``null_values``,
+texts to load as NULL; a file whose first bytes say it is another kind is refused plainly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,24 +22,32 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dagster_code.engine.errors import ConfigError, FileFormatError
-from dagster_code.engine.parsers import BLOCK_SIZE, ParsedFile, register_parser
+from dagster_code.engine.parsers import (
+    BLOCK_SIZE,
+    ParsedFile,
+    apply_null_values,
+    check_options,
+    null_values_option,
+    register_parser,
+    sniff_kind,
+    wrong_kind_error,
+)
 
 # Rows per record batch; JSON Lines batches are also cut at BLOCK_SIZE bytes of input.
 ROWS_PER_BATCH = 10_000
 
 
-def _check_options(options: Mapping[str, Any], allowed: set[str], kind: str) -> None:
-    unknown = set(options) - allowed
-    if unknown:
-        raise ConfigError(
-            f"Unknown option(s) {', '.join(sorted(unknown))} for {kind}; "
-            f"allowed: {', '.join(sorted(allowed)) or 'none'}."
-        )
-
-
-def _check_not_empty(path: Path, expected: str) -> None:
+def _check_file(path: Path, expected: str, described: str, accepted: tuple[str, ...]) -> str:
+    """Refuse an empty file, or one whose first bytes say it is not one of the ``accepted`` kinds."""
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path.name} is empty: expected {expected}.")
+    kind = sniff_kind(path)
+    if kind not in accepted:
+        raise wrong_kind_error(path, kind, described)
+    return kind
+
+
+_JSON_KINDS = ("json", "text")  # a malformed document is refused by the JSON reader, with line and column
 
 
 def _batch(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> pa.RecordBatch:
@@ -129,7 +139,10 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
 
 
 def _jsonl_batches(
-    path: Path, columns: tuple[str, ...], records: Iterator[tuple[int, int, dict[str, Any]]]
+    path: Path,
+    columns: tuple[str, ...],
+    records: Iterator[tuple[int, int, dict[str, Any]]],
+    null_values: tuple[str, ...],
 ) -> Iterator[pa.RecordBatch]:
     known = set(columns)
     rows: list[list[str | None]] = []
@@ -145,18 +158,19 @@ def _jsonl_batches(
         rows.append([_json_value(record.get(name)) for name in columns])
         size += length
         if len(rows) >= ROWS_PER_BATCH or size >= BLOCK_SIZE:
-            yield _batch(columns, rows)
+            yield apply_null_values(_batch(columns, rows), null_values)
             rows, size = [], 0
     if rows:
-        yield _batch(columns, rows)
+        yield apply_null_values(_batch(columns, rows), null_values)
 
 
 @register_parser("jsonl")
 def parse_jsonl(path: Path, options: Mapping[str, Any]) -> ParsedFile:
     """One JSON object per line; the first object's keys are the columns."""
-    _check_options(options, set(), "a JSON Lines file")
+    check_options(options, {"null_values"}, "a JSON Lines file")
+    null_values = null_values_option(options)
     expected = "one JSON object per line"
-    _check_not_empty(path, expected)
+    _check_file(path, expected, "a JSON Lines file", _JSON_KINDS)
     records = _jsonl_records(path)
     first = next(records, None)
     if first is None:
@@ -170,7 +184,7 @@ def parse_jsonl(path: Path, options: Mapping[str, Any]) -> ParsedFile:
         yield first
         yield from records
 
-    return ParsedFile(columns=columns, batches=_jsonl_batches(path, columns, replay()))
+    return ParsedFile(columns=columns, batches=_jsonl_batches(path, columns, replay(), null_values))
 
 
 # ------------------------------------------------------------------------------------- JSON
@@ -182,12 +196,13 @@ def parse_json(path: Path, options: Mapping[str, Any]) -> ParsedFile:
 
     Columns are the union of the records' keys in order of first appearance; a missing key is NULL.
     """
-    _check_options(options, {"json_path"}, "a JSON file")
+    check_options(options, {"json_path", "null_values"}, "a JSON file")
+    null_values = null_values_option(options)
     json_path = options.get("json_path")
     if json_path is not None and (not isinstance(json_path, str) or not all(json_path.split("."))):
         raise ConfigError(f"'json_path' must be dot-separated key names such as \"data.items\", got {json_path!r}.")
     expected = "a JSON list of records"
-    _check_not_empty(path, expected)
+    _check_file(path, expected, "a JSON file", _JSON_KINDS)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -230,7 +245,8 @@ def parse_json(path: Path, options: Mapping[str, Any]) -> ParsedFile:
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(records), ROWS_PER_BATCH):
             chunk = records[start : start + ROWS_PER_BATCH]
-            yield _batch(names, [[_json_value(record.get(name)) for name in names] for record in chunk])
+            rows = [[_json_value(record.get(name)) for name in names] for record in chunk]
+            yield apply_null_values(_batch(names, rows), null_values)
 
     return ParsedFile(columns=names, batches=batches())
 
@@ -262,11 +278,13 @@ def _parquet_column(path: Path, name: str, column: pa.Array) -> pa.Array:
     return text
 
 
-def _parquet_batches(path: Path, handle: pq.ParquetFile, columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
+def _parquet_batches(
+    path: Path, handle: pq.ParquetFile, columns: tuple[str, ...], null_values: tuple[str, ...]
+) -> Iterator[pa.RecordBatch]:
     try:
         for batch in handle.iter_batches(batch_size=ROWS_PER_BATCH):
             arrays = [_parquet_column(path, name, batch.column(i)) for i, name in enumerate(columns)]
-            yield pa.RecordBatch.from_arrays(arrays, names=list(columns))
+            yield apply_null_values(pa.RecordBatch.from_arrays(arrays, names=list(columns)), null_values)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileFormatError(f"{path.name}: the Parquet file cannot be read ({exc}).", detail=str(exc)) from exc
     finally:
@@ -276,15 +294,16 @@ def _parquet_batches(path: Path, handle: pq.ParquetFile, columns: tuple[str, ...
 @register_parser("parquet")
 def parse_parquet(path: Path, options: Mapping[str, Any]) -> ParsedFile:
     """Every column as text: ISO dates and timestamps, exact decimals, true/false; nested values as JSON."""
-    _check_options(options, set(), "a Parquet file")
-    _check_not_empty(path, "a Parquet file")
+    check_options(options, {"null_values"}, "a Parquet file")
+    null_values = null_values_option(options)
+    _check_file(path, "a Parquet file", "a Parquet file", ("parquet",))
     try:
         handle = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileFormatError(f"{path.name} is not a readable Parquet file.", detail=str(exc)) from exc
     columns = tuple(handle.schema_arrow.names)
     _check_header(path, columns, "the schema")
-    return ParsedFile(columns=columns, batches=_parquet_batches(path, handle, columns))
+    return ParsedFile(columns=columns, batches=_parquet_batches(path, handle, columns, null_values))
 
 
 # ------------------------------------------------------------------------------------ Excel
@@ -320,7 +339,11 @@ def _excel_rows(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, list[str
 
 
 def _excel_batches(
-    path: Path, columns: tuple[str, ...], rows: Iterator[tuple[int, list[str | None]]], close: Any
+    path: Path,
+    columns: tuple[str, ...],
+    rows: Iterator[tuple[int, list[str | None]]],
+    null_values: tuple[str, ...],
+    close: Any,
 ) -> Iterator[pa.RecordBatch]:
     width = len(columns)
     batch: list[list[str | None]] = []
@@ -334,28 +357,99 @@ def _excel_batches(
                 )
             batch.append(cells[:width] + [None] * (width - len(cells)))
             if len(batch) >= ROWS_PER_BATCH:
-                yield _batch(columns, batch)
+                yield apply_null_values(_batch(columns, batch), null_values)
                 batch = []
         if batch:
-            yield _batch(columns, batch)
+            yield apply_null_values(_batch(columns, batch), null_values)
     finally:
         close()
+
+
+_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet\b")
+_REFERENCE = re.compile(rb'\sr="([^"]*)"')
+_CELL_TYPE = re.compile(rb'\st="([^"]*)"')
+_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v(?:\s[^>]*?)?(?:/>|>([^<]*)<)")  # group 1: the saved result
+_LISTED_CELLS = 5
+
+
+def _formula_cells(source: Any) -> Iterator[bytes]:
+    """Each cell element of a sheet's XML that holds a formula, found in the bytes (far quicker than parsing)."""
+    buffer = source.read(BLOCK_SIZE)
+    root = _ROOT.search(buffer)
+    prefix = (root.group(1) or b"") if root else b""  # some writers put every tag in a namespace, e.g. <x:c>
+    formula = re.compile(re.escape(b"<" + prefix + b"f") + rb"[\s/>]")
+    cell_starts = (b"<" + prefix + b"c ", b"<" + prefix + b"c>")
+    cell_end, row_end = b"</" + prefix + b"c>", b"</" + prefix + b"row>"
+    while buffer:
+        more = source.read(BLOCK_SIZE)
+        last_row = buffer.rfind(row_end)
+        cut = len(buffer) if not more else last_row + len(row_end) if last_row >= 0 else 0  # whole rows only
+        for match in formula.finditer(buffer, 0, cut):
+            start = max(buffer.rfind(tag, 0, match.start()) for tag in cell_starts)
+            yield buffer[start : buffer.find(cell_end, match.end()) + len(cell_end)]
+        buffer = buffer[cut:] + more
+
+
+def _cells_without_results(path: Path, sheet_xml: str) -> list[str]:
+    """References of the cells holding a formula the file saved no result for (openpyxl and scripts write such)."""
+    found: list[str] = []
+    with zipfile.ZipFile(path) as archive, archive.open(sheet_xml) as source:
+        for cell in _formula_cells(source):
+            head = cell[: cell.find(b">")]
+            kind = _CELL_TYPE.search(head)
+            value = _VALUE.search(cell)
+            if value is None or not (value.group(1) or (kind and kind.group(1) == b"str")):
+                reference = _REFERENCE.search(head)
+                found.append(reference.group(1).decode() if reference else "?")
+    return found
+
+
+def _check_formulas(path: Path, sheet: Any) -> None:
+    cells = _cells_without_results(path, sheet._worksheet_path)
+    if cells:
+        more = f" and {len(cells) - _LISTED_CELLS} more" if len(cells) > _LISTED_CELLS else ""
+        raise FileFormatError(
+            f"{path.name}: sheet '{sheet.title}' has formulas with no saved result in cell(s) "
+            f"{', '.join(cells[:_LISTED_CELLS])}{more}; they would load as empty values.",
+            hint="Open the file in Excel (or LibreOffice) and save it, so the results are stored with the "
+            "formulas; files written by scripts often hold formulas without results.",
+        )
+
+
+def _excel_header(path: Path, rows: Iterator[tuple[int, list[str | None]]]) -> tuple[str, ...]:
+    header = next((row for row in rows if any(cell is not None for cell in row[1])), None)
+    if header is None:
+        raise FileFormatError(f"{path.name} is empty: expected a header row with column names.")
+    number, cells = header
+    while cells and cells[-1] is None:
+        cells.pop()
+    names = [(cell or "").strip() for cell in cells]
+    _check_header(path, names, f"the header (row {number})")
+    return tuple(names)
 
 
 @register_parser("excel")
 def parse_excel(path: Path, options: Mapping[str, Any]) -> ParsedFile:
     """An xlsx sheet (the first, or ``sheet_name``): the first non-empty row is the header.
 
-    Cells are read as their cached values: a formula the file holds no computed value for loads NULL.
+    Cells are read as their saved values, every row there is whatever the file's stated dimension;
+    formulas the file saved no result for are refused (they would otherwise load as NULL).
     """
     from openpyxl import load_workbook  # imported here: only Excel imports pay for it
     from openpyxl.utils.exceptions import InvalidFileException
 
-    _check_options(options, {"sheet_name"}, "an Excel file")
+    check_options(options, {"sheet_name", "null_values"}, "an Excel file")
+    null_values = null_values_option(options)
     sheet_name = options.get("sheet_name")
     if sheet_name is not None and not isinstance(sheet_name, str):
         raise ConfigError(f"'sheet_name' must be the name of a sheet, got {sheet_name!r}.")
-    _check_not_empty(path, "an Excel workbook (xlsx)")
+    kind = _check_file(path, "an Excel workbook (xlsx)", "an Excel workbook", ("excel", "zip", "xls"))
+    if kind == "xls":
+        raise FileFormatError(
+            f"{path.name} is an old-style Excel workbook (.xls), which cannot be read; "
+            "save it as .xlsx (or the sheet as CSV).",
+            hint="In Excel: File > Save As > Excel Workbook (.xlsx).",
+        )
     handle = open(path, "rb")  # a file object: openpyxl would otherwise insist on an .xlsx name
     try:
         try:
@@ -380,21 +474,14 @@ def parse_excel(path: Path, options: Mapping[str, Any]) -> ParsedFile:
                 raise ConfigError(
                     f"{path.name} has no sheet named '{sheet_name}'. Its sheets: {', '.join(workbook.sheetnames)}."
                 )
+            _check_formulas(path, sheet)
             sheet.reset_dimensions()  # the file's stated dimension can be wrong; read every row there is
             rows = _excel_rows(sheet.iter_rows(values_only=True))
-            header = next((row for row in rows if any(cell is not None for cell in row[1])), None)
-            if header is None:
-                raise FileFormatError(f"{path.name} is empty: expected a header row with column names.")
-            number, cells = header
-            while cells and cells[-1] is None:
-                cells.pop()
-            names = [(cell or "").strip() for cell in cells]
-            _check_header(path, names, f"the header (row {number})")
+            columns = _excel_header(path, rows)
         except BaseException:
             close()
             raise
     except BaseException:
         handle.close()
         raise
-    columns = tuple(names)
-    return ParsedFile(columns=columns, batches=_excel_batches(path, columns, rows, close))
+    return ParsedFile(columns=columns, batches=_excel_batches(path, columns, rows, null_values, close))

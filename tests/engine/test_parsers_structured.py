@@ -51,10 +51,10 @@ def test_registry_offers_the_structured_parsers() -> None:
 @pytest.mark.parametrize(
     ("file_type", "kind", "allowed"),
     [
-        ("excel", "an Excel file", "sheet_name"),
-        ("json", "a JSON file", "json_path"),
-        ("jsonl", "a JSON Lines file", "none"),
-        ("parquet", "a Parquet file", "none"),
+        ("excel", "an Excel file", "null_values, sheet_name"),
+        ("json", "a JSON file", "json_path, null_values"),
+        ("jsonl", "a JSON Lines file", "null_values"),
+        ("parquet", "a Parquet file", "null_values"),
     ],
 )
 def test_unknown_option_is_a_config_error_listing_the_allowed_ones(
@@ -326,13 +326,25 @@ def test_parquet_is_read_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [batch.column(0).to_pylist() for batch in parsed.batches] == [["0", "1"], ["2", "3"], ["4"]]
 
 
-def test_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
+def test_csv_given_to_the_parquet_parser_is_refused_saying_what_it_is(tmp_path: Path) -> None:
     path = write_text(tmp_path / "fake.parquet", "id,name\n1,a\n")
 
     with pytest.raises(FileFormatError) as caught:
         parse(path, "parquet")
 
-    assert caught.value.message == "fake.parquet is not a readable Parquet file."
+    assert caught.value.message == (
+        "fake.parquet looks like a text (CSV) file, not a Parquet file; set the import's file type to csv, tsv or psv."
+    )
+
+
+def test_damaged_parquet_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1" + bytes(64))
+
+    with pytest.raises(FileFormatError) as caught:
+        parse(path, "parquet")
+
+    assert caught.value.message == "broken.parquet is not a readable Parquet file."
 
 
 # ------------------------------------------------------------------------------------- Excel
@@ -396,21 +408,70 @@ def test_excel_unknown_sheet_is_a_config_error_listing_the_sheets(tmp_path: Path
     assert caught.value.message == "t.xlsx has no sheet named 'Sheet1'. Its sheets: Main, Data."
 
 
-def test_excel_wrong_dimension_tag_does_not_drop_rows(tmp_path: Path) -> None:
-    source = write_xlsx(tmp_path / "src.xlsx", [["id", "name"], [1, "a"], [2, "b"], [3, "c"], [4, "d", None, None]])
-    path = tmp_path / "t.xlsx"
+def rewrite_sheet(source: Path, path: Path, rewrite) -> Path:
+    """A copy of the workbook ``source`` with its first sheet's XML passed through ``rewrite``."""
     with zipfile.ZipFile(source) as src, zipfile.ZipFile(path, "w") as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data, count = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:A2"/>', data)
-                assert count == 1
+                data = rewrite(data)
             dst.writestr(item, data)
+    return path
 
-    assert parse(path, "excel") == (
-        ("id", "name"),
-        [{"id": str(i), "name": name} for i, name in enumerate("abcd", start=1)],
+
+@pytest.mark.parametrize("tag", [b"A1:B2", b"A1:A2", b"A1"])
+def test_excel_wrong_dimension_tag_does_not_drop_rows_or_columns(tmp_path: Path, tag: bytes) -> None:
+    source = write_xlsx(tmp_path / "src.xlsx", [["id", "name"], *[[i, f"n{i}"] for i in range(1, 10)]])
+
+    def shrink_dimension(data: bytes) -> bytes:
+        data, count = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="' + tag + b'"/>', data)
+        assert count == 1
+        return data
+
+    path = rewrite_sheet(source, tmp_path / "t.xlsx", shrink_dimension)
+
+    assert parse(path, "excel") == (("id", "name"), [{"id": str(i), "name": f"n{i}"} for i in range(1, 10)])
+
+
+# ---------------------------------------------------------------------------------- formulas
+
+
+def test_excel_formulas_without_saved_results_are_refused_naming_the_cells(tmp_path: Path) -> None:
+    rows = [["item", "qty", "price", "total"], *[[f"i{n}", n, 2, f"=B{n + 1}*C{n + 1}"] for n in range(1, 8)]]
+    path = write_xlsx(tmp_path / "script.xlsx", rows, sheet="Orders")
+
+    with pytest.raises(FileFormatError) as caught:
+        get_parser("excel")(path, {})
+
+    assert caught.value.message == (
+        "script.xlsx: sheet 'Orders' has formulas with no saved result in cell(s) D2, D3, D4, D5, D6 and 2 more; "
+        "they would load as empty values."
     )
+    assert "save it" in caught.value.hint
+
+
+def test_excel_formulas_are_checked_on_the_chosen_sheet_only(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["a", "=1+1"])
+    data = workbook.create_sheet("Data")
+    data.append(["id"])
+    data.append([1])
+    path = tmp_path / "t.xlsx"
+    workbook.save(path)
+
+    assert parse(path, "excel", sheet_name="Data") == (("id",), [{"id": "1"}])
+
+
+def test_excel_formulas_with_saved_results_load_their_results(tmp_path: Path) -> None:
+    source = write_xlsx(tmp_path / "src.xlsx", [["qty", "total", "label"], [2, "=A2*3", '=IF(A2>5,"big","")']])
+
+    def save_results(data: bytes) -> bytes:  # what Excel writes when it saves: the formula and its result
+        data = data.replace(b"<f>A2*3</f><v />", b"<f>A2*3</f><v>6</v>")
+        return re.sub(rb'<c r="C2"><f>(.*?)</f><v ?/>', rb'<c r="C2" t="str"><f>\1</f><v></v>', data)
+
+    path = rewrite_sheet(source, tmp_path / "saved.xlsx", save_results)
+
+    assert parse(path, "excel") == (("qty", "total", "label"), [{"qty": "2", "total": "6", "label": None}])
 
 
 def test_excel_row_longer_than_the_header_is_refused_naming_the_row(tmp_path: Path) -> None:
@@ -445,13 +506,93 @@ def test_excel_empty_sheet_is_refused(tmp_path: Path) -> None:
     assert caught.value.message == "t.xlsx is empty: expected a header row with column names."
 
 
-def test_file_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
-    path = write_text(tmp_path / "old.xls", "id,name\n")
+def test_csv_given_to_the_excel_parser_is_refused_saying_what_it_is(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "report.xlsx", "id,name\n1,a\n")
 
     with pytest.raises(FileFormatError) as caught:
         parse(path, "excel")
 
-    assert caught.value.message == "old.xls is not a readable Excel workbook (xlsx)."
+    assert caught.value.message == (
+        "report.xlsx looks like a text (CSV) file, not an Excel workbook; "
+        "set the import's file type to csv, tsv or psv."
+    )
+
+
+def test_old_xls_workbook_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "old.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
+
+    with pytest.raises(FileFormatError) as caught:
+        parse(path, "excel")
+
+    assert caught.value.message == (
+        "old.xls is an old-style Excel workbook (.xls), which cannot be read; save it as .xlsx (or the sheet as CSV)."
+    )
+
+
+def test_zip_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data.csv", "id\n1\n")
+
+    with pytest.raises(FileFormatError) as caught:
+        parse(path, "excel")
+
+    assert caught.value.message == "t.xlsx is not a readable Excel workbook (xlsx)."
+
+
+@pytest.mark.parametrize(
+    ("file_type", "expected"), [("json", "a JSON file"), ("jsonl", "a JSON Lines file"), ("parquet", "a Parquet file")]
+)
+def test_workbook_given_to_another_parser_is_refused_saying_what_it_is(
+    tmp_path: Path, file_type: str, expected: str
+) -> None:
+    path = write_xlsx(tmp_path / "data.bin", [["id"], [1]])
+
+    with pytest.raises(FileFormatError) as caught:
+        parse(path, file_type)
+
+    assert caught.value.message == (
+        f"data.bin looks like an Excel workbook, not {expected}; "
+        "set the import's file type to excel (or save the sheet as CSV)."
+    )
+
+
+# ------------------------------------------------------------------------------ NULL markers
+
+
+def _null_marker_file(tmp_path: Path, file_type: str) -> Path:
+    if file_type == "excel":
+        return write_xlsx(tmp_path / "f.xlsx", [["code", "note"], ["00123", "n/a"], ["NA", "ok"]])
+    if file_type == "json":
+        return write_text(tmp_path / "f.json", '[{"code": "00123", "note": "n/a"}, {"code": "NA", "note": "ok"}]')
+    if file_type == "jsonl":
+        return write_text(tmp_path / "f.jsonl", '{"code": "00123", "note": "n/a"}\n{"code": "NA", "note": "ok"}\n')
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"code": ["00123", "NA"], "note": ["n/a", "ok"]}), path)
+    return path
+
+
+@pytest.mark.parametrize("file_type", ["excel", "json", "jsonl", "parquet"])
+def test_null_values_option_makes_those_texts_null(tmp_path: Path, file_type: str) -> None:
+    path = _null_marker_file(tmp_path, file_type)
+
+    assert parse(path, file_type)[1] == [{"code": "00123", "note": "n/a"}, {"code": "NA", "note": "ok"}]
+    assert parse(path, file_type, null_values=["NA", "n/a"])[1] == [
+        {"code": "00123", "note": None},
+        {"code": None, "note": "ok"},
+    ]
+
+
+@pytest.mark.parametrize("file_type", ["excel", "json", "jsonl", "parquet"])
+def test_null_values_must_be_a_list_of_texts(tmp_path: Path, file_type: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(tmp_path / "missing", file_type, null_values="NA")
+
+    assert (
+        caught.value.message
+        == "'null_values' must be a list of texts to load as NULL, e.g. [\"NA\", \"n/a\"], got 'NA'."
+    )
 
 
 # ------------------------------------------------------------------------------ loader round trip
@@ -516,3 +657,32 @@ def test_structured_file_loads_into_the_staging_table(
         sql.SQL("SELECT * FROM {} ORDER BY code").format(sql.Identifier(*items.split(".")))
     ).fetchall()
     assert rows == [("00123", Decimal("1.10"), dt.date(2024, 2, 29), "run-1"), ("東京", None, None, "run-1")]
+
+
+def test_excel_formula_far_into_a_large_sheet_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_code.engine import parsers_structured
+
+    monkeypatch.setattr(parsers_structured, "BLOCK_SIZE", 4 << 10)
+    rows = [["id", "v"], *[[n, f"value {n}"] for n in range(3_000)], [3_000, "=A3001+1"]]
+    path = write_xlsx(tmp_path / "big.xlsx", rows)
+
+    with pytest.raises(
+        FileFormatError, match=r"^big\.xlsx: sheet 'Sheet1' has formulas with no saved result in cell\(s\) B3002;"
+    ):
+        get_parser("excel")(path, {})
+
+
+def test_excel_sheet_written_with_namespace_prefixes_is_read_and_checked(tmp_path: Path) -> None:
+    source = write_xlsx(tmp_path / "src.xlsx", [["id", "total"], [1, "=A2*2"], [2, 4]])
+
+    def prefix_every_tag(data: bytes) -> bytes:  # how some .NET writers save: <x:row>, <x:c>, <x:f>
+        data = re.sub(rb"<(/?)(?!\?)([A-Za-z]+[ />])", rb"<\1x:\2", data)
+        return data.replace(b'xmlns="http://schemas', b'xmlns:x="http://schemas', 1)
+
+    path = rewrite_sheet(source, tmp_path / "prefixed.xlsx", prefix_every_tag)
+    with pytest.raises(FileFormatError) as caught:
+        get_parser("excel")(path, {})
+    assert "cell(s) B2;" in caught.value.message
+
+    saved = rewrite_sheet(path, tmp_path / "saved.xlsx", lambda data: data.replace(b"<x:v />", b"<x:v>2</x:v>"))
+    assert parse(saved, "excel") == (("id", "total"), [{"id": "1", "total": "2"}, {"id": "2", "total": "4"}])
