@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dagster_code.engine import parsers
 from dagster_code.engine.errors import ConfigError, FileFormatError
 from dagster_code.engine.parsers import (
     ParsedFile,
@@ -24,13 +25,15 @@ from dagster_code.engine.parsers import (
     check_count,
     check_encoding,
     check_options,
+    null_values_option,
+    register_parser,
+)
+from dagster_code.engine.parsers_text import (
     check_text_file,
     detect_encoding,
     encoding_error,
     gzip_error,
-    null_values_option,
     open_binary,
-    register_parser,
     text_chunks,
 )
 
@@ -101,7 +104,7 @@ def _fixed_width_batches(
     to_skip = skip_rows
     try:
         with open_binary(path, compression) as raw:
-            for chunk in text_chunks(raw, encoding):
+            for chunk in text_chunks(raw, encoding, parsers.BLOCK_SIZE):  # read when called: one block size
                 lines = _LINE_BREAK.split(chunk)
                 if lines[-1] == "":  # the chunk ended with a line break
                     lines.pop()

@@ -2,9 +2,9 @@
 
 A parser takes a path and options (the import's ``scraper_config``) and returns a
 :class:`ParsedFile`: the column names and a stream of Arrow record batches of text, so large
-files are read in bounded memory. This module holds the registry, what every parser shares
-(file-kind sniffing, byte-order marks, NULL markers, decoded text chunks) and the delimited
-parsers (csv, tsv, psv) with the reader the generic parser builds on.
+files are read in bounded memory. This module holds the registry, the options every parser
+shares (NULL markers and their checks) and the delimited parsers (csv, tsv, psv) with the reader
+the generic parser builds on; the text-file plumbing they read through is in ``parsers_text``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import codecs
 import csv
 import gzip
 import io
-import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dagster_code.engine.errors import ConfigError, FileFormatError
+from dagster_code.engine.parsers_text import (
+    ENCODING_HINT,
+    EncodedChunks,
+    check_text_file,
+    detect_encoding,
+    encoding_error,
+    gzip_error,
+    open_binary,
+    python_codec,
+    text_chunks,
+)
+from dagster_code.engine.parsers_text import sniff_kind as sniff_kind  # re-exported: what a file holds
 
 # Bytes per Arrow read block. The reader keeps a few dozen blocks in flight, so peak memory
 # is bounded by about 32 x BLOCK_SIZE whatever the file size (bench/bench_loader.py).
@@ -121,162 +132,6 @@ def check_count(key: str, value: Any, what: str) -> int:
     return value
 
 
-# ---------------------------------------------------------------------------------- file kinds
-
-_MAGIC = (
-    (b"PK\x03\x04", "zip"),
-    (b"PAR1", "parquet"),
-    (b"\x1f\x8b", "gzip"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
-)
-# UTF-32 LE first: its mark starts with UTF-16 LE's.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-# How each kind is named in messages, and what to do about it.
-_KINDS = {
-    "excel": ("an Excel workbook", "set the import's file type to excel (or save the sheet as CSV)"),
-    "xls": ("an old Excel workbook (.xls)", "save it as .xlsx and set the import's file type to excel"),
-    "parquet": ("a Parquet file", "set the import's file type to parquet"),
-    "json": ("a JSON file", "set the import's file type to json (or jsonl for one object per line)"),
-    "gzip": ("a gzip-compressed file", "decompress it first"),
-    "zip": ("a zip archive", "unzip it and import the files inside"),
-    "text": ("a text (CSV) file", "set the import's file type to csv, tsv or psv"),
-}
-_ENCODING_HINT = 'Set the file\'s encoding in the import options, e.g. {"encoding": "latin-1"}.'
-
-
-def bom_encoding(head: bytes) -> str | None:
-    """The encoding a byte-order mark at the start of ``head`` announces, if any."""
-    return next((encoding for bom, encoding in _BOMS if head.startswith(bom)), None)
-
-
-def sniff_kind(path: Path) -> str:
-    """What a file holds, judged by its first bytes: excel, xls, zip, parquet, gzip, json, text or empty."""
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    if not head:
-        return "empty"
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return _zip_kind(path) if kind == "zip" else kind
-    text = head.decode(bom_encoding(head) or "utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
-    after = text[1:].lstrip()[:1]
-    if (text[:1] == "{" and after in ('"', "}")) or (text[:1] == "[" and after in ("{", "[", "]", '"')):
-        return "json"
-    return "text"
-
-
-def _zip_kind(path: Path) -> str:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return "excel" if any(name.startswith("xl/") for name in archive.namelist()) else "zip"
-    except zipfile.BadZipFile:
-        return "zip"
-
-
-def wrong_kind_error(path: Path, kind: str, expected: str) -> FileFormatError:
-    """The plain refusal of a file whose bytes say it is something else (``expected``: 'a CSV file')."""
-    described, advice = _KINDS[kind]
-    return FileFormatError(
-        f"{path.name} looks like {described}, not {expected}; {advice}.",
-        detail=f"sniffed kind: {kind}",
-        hint="Check the import's file type against the files that arrive.",
-    )
-
-
-def check_text_file(path: Path, expected: str) -> str | None:
-    """Refuse a file that is not text; the compression to read it with ('gzip' or None)."""
-    kind = sniff_kind(path)
-    if kind in ("text", "empty"):
-        return None
-    if kind == "gzip":
-        return "gzip"
-    raise wrong_kind_error(path, kind, expected)
-
-
-def open_binary(path: Path, compression: str | None) -> IO[bytes]:
-    return gzip.open(path, "rb") if compression == "gzip" else open(path, "rb")
-
-
-def _python_codec(encoding: str) -> str:
-    """The codec to decode with in Python: UTF-8 skips a byte-order mark."""
-    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
-
-
-def detect_encoding(path: Path, compression: str | None) -> str:
-    """The encoding a byte-order mark announces, else UTF-8."""
-    with open_binary(path, compression) as raw:
-        return bom_encoding(raw.read(4)) or "utf-8"
-
-
-def text_chunks(raw: IO[bytes], encoding: str) -> Iterator[str]:
-    """The decoded text of ``raw`` in chunks of about BLOCK_SIZE, each ending at a line end (but the last)."""
-    decoder = codecs.getincrementaldecoder(_python_codec(encoding))()
-    pending = ""
-    while True:
-        data = raw.read(BLOCK_SIZE)
-        text = pending + decoder.decode(data, final=not data)
-        if not data:
-            if text:
-                yield text
-            return
-        cut = text.rfind("\n") + 1 or text.rfind("\r") + 1
-        pending = text[cut:]
-        if cut:
-            yield text[:cut]
-
-
-def encoding_error(path: Path, encoding: str, detail: str, hint: str = _ENCODING_HINT) -> FileFormatError:
-    return FileFormatError(f"{path.name}: the file is not valid {encoding} text.", detail=detail, hint=hint)
-
-
-def gzip_error(path: Path, detail: str) -> FileFormatError:
-    return FileFormatError(
-        f"{path.name} is gzip-compressed but cannot be decompressed (it may be cut short).",
-        detail=detail,
-        hint="Send the file again, or decompress it and import the plain file.",
-    )
-
-
-class _EncodedChunks(io.RawIOBase):
-    """A byte stream of text chunks encoded as UTF-8, closing ``owner`` when closed."""
-
-    def __init__(self, chunks: Iterator[str], owner: IO[bytes]) -> None:
-        self._chunks = chunks
-        self._owner = owner
-        self._buffer = b""
-        self._offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        view = memoryview(target).cast("B")
-        filled = 0
-        while filled < len(view):
-            if self._offset == len(self._buffer):
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._buffer, self._offset = chunk.encode("utf-8"), 0
-                continue
-            count = min(len(view) - filled, len(self._buffer) - self._offset)
-            view[filled : filled + count] = self._buffer[self._offset : self._offset + count]
-            filled += count
-            self._offset += count
-        return filled
-
-    def close(self) -> None:
-        if not self.closed:
-            self._owner.close()
-        super().close()
-
-
 # ---------------------------------------------------------------------------------- CSV family
 
 # Narrows a file's decoded text chunks (e.g. to the lines between two markers); may raise FileFormatError.
@@ -296,7 +151,7 @@ class DelimitedFormat:
     lines: LineFilter | None = None
     check_header: HeaderCheck | None = None
     describes: str = "a CSV file"
-    encoding_hint: str = _ENCODING_HINT
+    encoding_hint: str = ENCODING_HINT
 
 
 _CSV_OPTIONS = {"delimiter", "quote_char", "encoding", "skip_rows", "null_values"}
@@ -322,8 +177,8 @@ def _csv_format(options: Mapping[str, Any], default_delimiter: str) -> Delimited
 def _open_text(path: Path, fmt: DelimitedFormat, compression: str | None, encoding: str) -> IO[str]:
     raw = open_binary(path, compression)
     if fmt.lines is None:
-        return io.TextIOWrapper(raw, encoding=_python_codec(encoding), newline="")
-    stream = io.BufferedReader(_EncodedChunks(fmt.lines(path, text_chunks(raw, encoding)), raw))
+        return io.TextIOWrapper(raw, encoding=python_codec(encoding), newline="")
+    stream = io.BufferedReader(EncodedChunks(fmt.lines(path, text_chunks(raw, encoding, BLOCK_SIZE)), raw))
     return io.TextIOWrapper(stream, encoding="utf-8", newline="")
 
 
@@ -488,7 +343,7 @@ def _arrow_source(path: Path, fmt: DelimitedFormat, compression: str | None, enc
     """What Arrow reads (a path, a decompressing stream or the filtered text) and in which encoding."""
     if fmt.lines is not None:
         raw = open_binary(path, compression)
-        return _EncodedChunks(fmt.lines(path, text_chunks(raw, encoding)), raw), "utf8"
+        return EncodedChunks(fmt.lines(path, text_chunks(raw, encoding, BLOCK_SIZE)), raw), "utf8"
     arrow_encoding = "utf8" if codecs.lookup(encoding).name == "utf-8" else encoding
     if compression:
         return pa.input_stream(str(path), compression=compression), arrow_encoding
@@ -537,4 +392,4 @@ def parse_psv(path: Path, options: Mapping[str, Any]) -> ParsedFile:
 
 
 # Each module registers its parsers into the registry above when imported.
-from dagster_code.engine import custom_parsers, parsers_generic, parsers_structured  # noqa: E402,F401
+from dagster_code.engine import custom_parsers, parsers_excel, parsers_generic, parsers_structured  # noqa: E402,F401

@@ -660,9 +660,9 @@ def test_structured_file_loads_into_the_staging_table(
 
 
 def test_excel_formula_far_into_a_large_sheet_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dagster_code.engine import parsers_structured
+    from dagster_code.engine import parsers_excel
 
-    monkeypatch.setattr(parsers_structured, "BLOCK_SIZE", 4 << 10)
+    monkeypatch.setattr(parsers_excel, "BLOCK_SIZE", 4 << 10)
     rows = [["id", "v"], *[[n, f"value {n}"] for n in range(3_000)], [3_000, "=A3001+1"]]
     path = write_xlsx(tmp_path / "big.xlsx", rows)
 
