@@ -7,28 +7,35 @@ error rolls the whole load back, so the staging table is left exactly as before.
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
+from dagster_code.engine.copy_stream import (
+    QueuedWriter,
+    RowEncoder,
+    column_type_oids,
+    copy_closing,
+    copy_opening,
+    copy_statement,
+)
 from dagster_code.engine.errors import EngineError, LoadError, SchemaMismatchError
-from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
+from dagster_code.engine.identifiers import identifier_parts, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN, ColumnMapping, describe_table, map_columns
 from dagster_code.engine.parsers import ParsedFile, Parser
 
 _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?(?:: \"?(.*?)\"?)?$", re.M)
-_WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+PROGRESS_EVERY = 100_000  # rows between progress reports
 
 Progress = Callable[[str, int], None]
 
@@ -66,18 +73,37 @@ def _data_row(line: int, batches: Iterable[pa.RecordBatch]) -> int:
     return row + line - start + 1
 
 
-def _copy_error(file_name: str, table: str, exc: psycopg.Error, reparse: Callable[[], ParsedFile]) -> LoadError:
+def _rows_after(batches: Iterable[pa.RecordBatch], skip: int) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if skip < batch.num_rows:
+            yield batch.slice(skip)
+        skip = max(skip - batch.num_rows, 0)
+
+
+def _row_locator(first_row: int, binary: bool, reparse: Callable[[], ParsedFile]) -> Callable[[int], int]:
+    """Data row of the file from the line of a COPY that began after ``first_row`` rows.
+
+    Binary COPY counts rows; CSV COPY counts lines, so only then is the file read again.
+    """
+
+    def locate(line: int) -> int:
+        if binary:
+            return first_row + line
+        try:
+            return first_row + _data_row(line, _rows_after(reparse().batches, first_row))
+        except (EngineError, OSError):
+            return first_row + line - 1
+
+    return locate
+
+
+def _copy_error(file_name: str, table: str, exc: psycopg.Error, locate: Callable[[int], int]) -> LoadError:
     diag = exc.diag
     primary = diag.message_primary or str(exc).splitlines()[0]
     where = ""
     match = _COPY_CONTEXT.search(diag.context or "")
     if match:
-        line = int(match.group(1))
-        try:  # only on this error path is the file read again, to count rows rather than lines
-            row = _data_row(line, reparse().batches)
-        except (EngineError, OSError):
-            row = line - 1
-        where = f" in data row {row}"
+        where = f" in data row {locate(int(match.group(1)))}"
         if match.group(2):
             where += f", column {match.group(2)}"
     return LoadError(
@@ -90,29 +116,28 @@ def _copy_file(
     cursor: psycopg.Cursor,
     table: str,
     parsed: ParsedFile,
-    targets: list[str],
-    run_id: str,
+    encoder: RowEncoder,
+    *,
     file_name: str,
+    reparse: Callable[[], ParsedFile],
     progress: Progress | None,
+    progress_every: int,
 ) -> int:
-    """COPY the file's batches after a header line (PostgreSQL's line count is only exact past the first line end)."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
-        table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in [*targets, RUN_ID_COLUMN])
-    )
+    """COPY the file's rows: one COPY statement per run of chunks in the same format (binary or CSV)."""
     rows = 0
-    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
-        copy.write(",".join([*targets, RUN_ID_COLUMN]).encode() + b"\n")
-        for batch in parsed.batches:
-            if batch.num_rows == 0:
-                continue
-            run_ids = pa.array([run_id] * batch.num_rows, type=pa.string())
-            batch = pa.RecordBatch.from_arrays([*batch.columns, run_ids], names=[*targets, RUN_ID_COLUMN])
-            buffer = io.BytesIO()
-            pacsv.write_csv(batch, buffer, _WRITE_OPTIONS)
-            copy.write(buffer.getbuffer())
-            rows += batch.num_rows
-            if progress:
-                progress(file_name, rows)
+    for binary, chunks in groupby(encoder.chunks(parsed.batches), key=attrgetter("binary")):
+        first_row = rows
+        try:
+            with cursor.copy(copy_statement(table, encoder.columns, binary), writer=QueuedWriter(cursor)) as copy:
+                copy.write(copy_opening(encoder.columns, binary))
+                for chunk in chunks:
+                    copy.write(chunk.data)
+                    rows += chunk.rows
+                    if progress and rows // progress_every > (rows - chunk.rows) // progress_every:
+                        progress(file_name, rows)
+                copy.write(copy_closing(binary))
+        except psycopg.Error as exc:
+            raise _copy_error(file_name, table, exc, _row_locator(first_row, binary, reparse)) from exc
     return rows
 
 
@@ -126,8 +151,14 @@ def load_files(
     column_mapping: ColumnMapping,
     run_id: str,
     progress: Progress | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> LoadResult:
-    """Load every file into ``table`` tagged with ``run_id``: all of them, or nothing."""
+    """Load every file into ``table`` tagged with ``run_id``: all of them, or nothing.
+
+    ``progress(file name, rows so far)`` is called each time a file passes another ``progress_every`` rows.
+    """
+    if progress_every < 1:
+        raise ValueError(f"progress_every must be at least 1, got {progress_every}")
     identifier_parts(table)
     loads: list[FileLoad] = []
     with conn.transaction():
@@ -143,12 +174,21 @@ def load_files(
                 (run_id,),
             )
             replaced = cursor.rowcount
+            types = column_type_oids(conn, table)
             for path in files:
                 parsed = parser(Path(path), options)
                 targets = map_columns(Path(path).name, parsed.columns, column_mapping, staging)
-                try:
-                    rows = _copy_file(cursor, table, parsed, targets, run_id, Path(path).name, progress)
-                except psycopg.Error as exc:
-                    raise _copy_error(Path(path).name, table, exc, partial(parser, Path(path), options)) from exc
+                columns = [*targets, RUN_ID_COLUMN]
+                encoder = RowEncoder(columns, [types[c] for c in columns], run_id, binary=conn.info.encoding == "utf-8")
+                rows = _copy_file(
+                    cursor,
+                    table,
+                    parsed,
+                    encoder,
+                    file_name=Path(path).name,
+                    reparse=partial(parser, Path(path), options),
+                    progress=progress,
+                    progress_every=progress_every,
+                )
                 loads.append(FileLoad(path=str(path), rows=rows))
     return LoadResult(table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0))

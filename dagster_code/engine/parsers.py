@@ -38,7 +38,7 @@ from dagster_code.engine.parsers_text import (
 from dagster_code.engine.parsers_text import sniff_kind as sniff_kind  # re-exported: what a file holds
 
 # Bytes per Arrow read block. The reader keeps a few dozen blocks in flight, so peak memory
-# is bounded by about 32 x BLOCK_SIZE whatever the file size (bench/bench_loader.py).
+# is bounded by about 32 x BLOCK_SIZE whatever the file size (bench/load_bench.py).
 BLOCK_SIZE = 1 << 20
 
 

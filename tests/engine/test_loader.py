@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dagster_code.engine import parsers
+from dagster_code.engine import copy_stream, parsers
 from dagster_code.engine.errors import ConfigError, FileFormatError, LoadError, SchemaMismatchError
 from dagster_code.engine.loader import LoadResult, load_files
 from dagster_code.engine.parsers import get_parser
@@ -376,3 +377,140 @@ def test_large_file_streams_in_batches_with_progress(
         sql.Identifier(*people.split("."))
     )
     assert warehouse.execute(count_query).fetchone() == (200_000, 200_000 * 200_001 // 2, "name 99999")
+
+
+# ------------------------------------------------------------ binary COPY, its CSV fallback, progress
+
+
+def test_text_is_loaded_byte_for_byte(warehouse: psycopg.Connection, people: str, tmp_path: Path) -> None:
+    names = ["00123", "\\N", "back\\slash", "tab\there", "  padded  ", "NULL", "a,b", "", "Zoë"]
+    body = "".join(f'{i},"{name.replace(chr(34), chr(34) * 2)}"\n' for i, name in enumerate(names, start=1))
+    path = write_file(tmp_path / "text.csv", "id,name\n" + body + "10,\n")
+
+    load(warehouse, people, path)
+
+    assert table_rows(warehouse, people, "id, name") == [
+        *enumerate(names, start=1),
+        (10, None),
+        (100, "Ann"),
+        (101, "Bob"),
+    ]
+
+
+def test_values_in_any_spelling_postgresql_accepts_load_as_it_reads_them(
+    warehouse: psycopg.Connection, warehouse_schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(copy_stream, "CHUNK_ROWS", 1)  # one COPY per row, switching format as the rows do
+    table = f"{warehouse_schema}.mixed"
+    kinds = {
+        "id": "integer",
+        "amount": "numeric(8,2)",
+        "day": "date",
+        "at": "timestamp",
+        "ok": "boolean",
+        "note": "text",
+    }
+    create_table(warehouse, table, kinds)
+    path = write_file(
+        tmp_path / "mixed.csv",
+        "id,amount,day,at,ok,note\n"
+        "1,12.345,2024-02-29,2024-02-29 10:00:00.5,true,plain\n"
+        ' +2 ,1e3,Feb 29 2024,2024-02-29T10:00,YES,""\n'
+        "3,-.5,2024-03-01,2024-03-01 00:00:00,0,\n"
+        "4,,,,,\n",
+    )
+
+    load(warehouse, table, path)
+
+    assert table_rows(warehouse, table) == [
+        (1, Decimal("12.35"), dt.date(2024, 2, 29), dt.datetime(2024, 2, 29, 10, 0, 0, 500000), True, "plain", "run-1"),
+        (2, Decimal("1000.00"), dt.date(2024, 2, 29), dt.datetime(2024, 2, 29, 10, 0), True, "", "run-1"),
+        (3, Decimal("-0.50"), dt.date(2024, 3, 1), dt.datetime(2024, 3, 1), False, None, "run-1"),
+        (4, None, None, None, None, None, "run-1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("1,1.00\n+2,2.00\n3,3.00\n4,1234567.89\n5,5.00\n", "numeric field overflow in data row 4, column amount."),
+        ("1,1.00\n2,2.00\n3,3 .00\n", 'invalid input syntax for type numeric: "3 .00" in data row 3, column amount.'),
+    ],
+    ids=["binary-after-csv", "csv-after-binary"],
+)
+def test_bad_value_names_its_data_row_whichever_copy_format_carries_it(
+    warehouse: psycopg.Connection,
+    warehouse_schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    body: str,
+    message: str,
+) -> None:
+    monkeypatch.setattr(copy_stream, "CHUNK_ROWS", 2)
+    table = f"{warehouse_schema}.amounts"
+    create_table(warehouse, table, {"id": "integer", "amount": "numeric(8,2)"})
+    insert_rows(warehouse, table, ["id", "amount", "dagster_run_id"], [(9, Decimal("9.00"), "run-0")])
+
+    with pytest.raises(LoadError) as caught:
+        load(warehouse, table, write_file(tmp_path / "amounts.csv", "id,amount\n" + body))
+
+    assert caught.value.message == f"amounts.csv: {message} Nothing was loaded into {table}."
+    assert table_rows(warehouse, table) == [(9, Decimal("9.00"), "run-0")]
+
+
+def test_columns_of_other_types_load_as_postgresql_reads_them(
+    warehouse: psycopg.Connection, warehouse_schema: str, tmp_path: Path
+) -> None:
+    table = f"{warehouse_schema}.docs"
+    create_table(warehouse, table, {"id": "uuid", "doc": "jsonb", "n": "integer"})
+    path = write_file(tmp_path / "docs.csv", 'id,doc,n\n0b7f1a84-5c3e-4d52-9a43-1f0c1d2e3f40,"{""a"": [1, 2]}",7\n')
+
+    load(warehouse, table, path)
+
+    assert table_rows(warehouse, table) == [
+        (uuid.UUID("0b7f1a84-5c3e-4d52-9a43-1f0c1d2e3f40"), {"a": [1, 2]}, 7, "run-1")
+    ]
+
+
+def test_text_loads_exactly_whatever_the_connections_client_encoding(
+    warehouse: psycopg.Connection, people: str, tmp_path: Path
+) -> None:
+    path = write_file(tmp_path / "unicode.csv", "id,name\n1,東京都 🚀\n2,Zoë\n")
+    warehouse.execute("SET client_encoding TO 'LATIN1'")
+
+    load(warehouse, people, path)
+
+    warehouse.execute("SET client_encoding TO 'UTF8'")
+    assert table_rows(warehouse, people) == [(1, "東京都 🚀", "run-1"), (2, "Zoë", "run-1"), *BEFORE]
+
+
+def test_progress_is_reported_each_time_a_file_passes_progress_every_rows(
+    warehouse: psycopg.Connection, people: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(copy_stream, "CHUNK_ROWS", 10)
+    first = write_file(tmp_path / "first.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(250)))
+    second = write_file(tmp_path / "second.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(120)))
+    calls: list[tuple[str, int]] = []
+
+    result = load(
+        warehouse, people, first, second, progress=lambda name, rows: calls.append((name, rows)), progress_every=100
+    )
+
+    assert result.rows_loaded == 370
+    assert calls == [("first.csv", 100), ("first.csv", 200), ("second.csv", 100)]
+
+
+def test_small_file_reports_no_progress(warehouse: psycopg.Connection, people: str, tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+
+    load(warehouse, people, write_file(tmp_path / "small.csv", "id,name\n1,a\n2,b\n"), progress=calls.append)
+
+    assert calls == []
+    assert table_rows(warehouse, people) == [(1, "a", "run-1"), (2, "b", "run-1"), *BEFORE]
+
+
+def test_progress_every_below_one_is_refused(warehouse: psycopg.Connection, people: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="progress_every"):
+        load(warehouse, people, write_file(tmp_path / "a.csv", "id,name\n1,a\n"), progress_every=0)
+
+    assert table_rows(warehouse, people) == BEFORE
