@@ -228,7 +228,8 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
                     run_id=run_id,
                     progress=progress,
                 )
-                phases["load"] = time.monotonic() - clock
+                phases["parse"] = result.parse_seconds
+                phases["load"] = max(time.monotonic() - clock - result.parse_seconds, 0.0)
                 preview = preview_rows(conn, spec.staging_table, run_id)
         except EngineError as exc:
             record(

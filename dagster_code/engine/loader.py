@@ -8,8 +8,9 @@ error rolls the whole load back, so the staging table is left exactly as before.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from itertools import groupby
 from operator import attrgetter
@@ -52,6 +53,7 @@ class LoadResult:
     run_id: str
     files: tuple[FileLoad, ...]
     replaced_rows: int
+    parse_seconds: float = 0.0  # time spent reading and parsing files, the rest of the load is COPY
 
     @property
     def rows_loaded(self) -> int:
@@ -141,6 +143,17 @@ def _copy_file(
     return rows
 
 
+def _timed(batches: Iterator[pa.RecordBatch], clock: list[float]) -> Iterator[pa.RecordBatch]:
+    """``batches``, adding the time spent producing each one (the parse) to ``clock[0]``."""
+    while True:
+        started = time.perf_counter()
+        batch = next(batches, None)
+        clock[0] += time.perf_counter() - started
+        if batch is None:
+            return
+        yield batch
+
+
 def load_files(
     conn: psycopg.Connection,
     *,
@@ -175,8 +188,12 @@ def load_files(
             )
             replaced = cursor.rowcount
             types = column_type_oids(conn, table)
+            clock = [0.0]
             for path in files:
+                started = time.perf_counter()
                 parsed = parser(Path(path), options)
+                clock[0] += time.perf_counter() - started
+                parsed = replace(parsed, batches=_timed(iter(parsed.batches), clock))
                 targets = map_columns(Path(path).name, parsed.columns, column_mapping, staging)
                 columns = [*targets, RUN_ID_COLUMN]
                 encoder = RowEncoder(columns, [types[c] for c in columns], run_id, binary=conn.info.encoding == "utf-8")
@@ -191,4 +208,6 @@ def load_files(
                     progress_every=progress_every,
                 )
                 loads.append(FileLoad(path=str(path), rows=rows))
-    return LoadResult(table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0))
+    return LoadResult(
+        table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0), parse_seconds=clock[0]
+    )

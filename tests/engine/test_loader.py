@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -514,3 +515,24 @@ def test_progress_every_below_one_is_refused(warehouse: psycopg.Connection, peop
         load(warehouse, people, write_file(tmp_path / "a.csv", "id,name\n1,a\n"), progress_every=0)
 
     assert table_rows(warehouse, people) == BEFORE
+
+
+def test_the_load_reports_the_time_spent_parsing(warehouse: psycopg.Connection, people: str, tmp_path: Path) -> None:
+    slow_parser = get_parser("csv")
+
+    def parse_slowly(path: Path, options: dict) -> parsers.ParsedFile:
+        parsed = slow_parser(path, options)
+
+        def batches():
+            for batch in parsed.batches:
+                time.sleep(0.2)
+                yield batch
+
+        return parsers.ParsedFile(columns=parsed.columns, batches=batches())
+
+    path = write_file(tmp_path / "a.csv", "id,name\n1,Ann\n")
+    result = load_files(
+        warehouse, table=people, files=[path], parser=parse_slowly, options={}, column_mapping=None, run_id="run-1"
+    )
+
+    assert result.parse_seconds >= 0.2
