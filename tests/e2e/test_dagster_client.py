@@ -134,7 +134,7 @@ def test_a_launched_run_loads_the_file_and_is_found_by_tag_and_events(
     events = dagster_client.run_events(run_id)
     assert not events.has_more
     staging_messages = [e.message for e in events.events if e.step_key == STAGING]
-    assert f"{path}: {DEMO_ROWS} rows loaded" in staging_messages
+    assert f"{path.name}: {DEMO_ROWS} rows loaded into staging.daily_sales" in staging_messages
     succeeded = {e.step_key for e in events.events if e.event_type == "ExecutionStepSuccessEvent"}
     assert succeeded == set(DEMO_ASSETS)
     assert events.events[-1].timestamp >= events.events[0].timestamp > 0
