@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from backend.pipelines.models import DataQualityRule, PipelineConfig, PipelinePermission
+from backend.pipelines.models import DataEnrichmentRule, DataQualityRule, PipelineConfig, PipelinePermission
 from backend.runs.models import LoadedFile
 
 
@@ -41,6 +41,19 @@ class DataQualityRuleFactory(factory.django.DjangoModelFactory):
     target_column = "sale_id"
     check_type = "NOT_NULL"
     check_expression = ""
+
+
+class DataEnrichmentRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DataEnrichmentRule
+
+    rule_name = factory.Sequence(lambda n: f"enrich_{n}")
+    target_staging_table = "staging.sales"
+    target_column_to_enrich = "product_category"
+    lookup_table = "dw.products"
+    lookup_key_column_staging = "product_sku"
+    lookup_key_column_lookup = "sku"
+    lookup_value_column = "category"
 
 
 class PipelinePermissionFactory(factory.django.DjangoModelFactory):

@@ -1,4 +1,4 @@
-"""The seams hold: backend never imports Dagster; engines import neither Django, Dagster nor Streamlit."""
+"""The seams hold: backend never imports Dagster; engines and the rule grammar import neither Django nor Dagster."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ RULES = [
     ("backend", {"dagster", "dagster_graphql", "dagster_postgres", "dagster_code", "streamlit"}),
     ("dagster_code/engine", {"django", "dagster", "streamlit", "backend"}),
     ("analytics_hub/ml", {"django", "dagster", "streamlit", "backend"}),
+    ("launchpad_rules", {"django", "dagster", "dagster_code", "backend", "streamlit", "psycopg"}),
 ]
 
 

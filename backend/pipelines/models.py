@@ -261,7 +261,12 @@ class Severity(models.TextChoices):
 
 
 class DataQualityRule(ValidatedModel):
-    rule_name = models.CharField(max_length=100, unique=True, help_text="A short unique name for the rule.")
+    rule_name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[v.validate_rule_name],
+        help_text="A short unique name: letters, digits and underscores (it names the check in Dagster).",
+    )
     description = models.TextField(blank=True, help_text="What the rule protects against, in plain words.")
     target_table = models.CharField(
         max_length=130, validators=[v.validate_table_name], help_text="The staging table checked, e.g. staging.sales."
@@ -275,9 +280,11 @@ class DataQualityRule(ValidatedModel):
     check_type = models.CharField(max_length=20, choices=CheckType.choices, help_text="What kind of check to run.")
     check_expression = models.TextField(
         blank=True,
-        help_text='Depends on the check: allowed values ["A", "B"] for Is in set; {"min": 0, "max": 100} for Range; '
-        "a pattern for Matches pattern; a number for Minimum row count; a SELECT returning failing rows for "
-        "Custom SQL; empty for Not null and Unique.",
+        help_text='Depends on the check: allowed values ["A", "B"] for Is in set; {"min": 0, "max": 100} (numbers or '
+        "ISO dates, either bound optional) for Range; a PostgreSQL pattern for Matches pattern; a number for Minimum "
+        "row count; for Custom SQL a condition that good rows satisfy, e.g. quantity > 0 AND amount >= quantity * 0.5 "
+        "(columns of the table, values, operators and simple functions; no queries); empty for Not null, and "
+        'empty or {"against_destination": true} for Unique. Empty values (NULL) fail only Not null.',
     )
     severity = models.CharField(max_length=4, choices=Severity.choices, default=Severity.FAIL)
     is_active = models.BooleanField(default=True)
@@ -304,7 +311,12 @@ class DataQualityRule(ValidatedModel):
 
 
 class DataEnrichmentRule(ValidatedModel):
-    rule_name = models.CharField(max_length=100, unique=True)
+    rule_name = models.CharField(
+        max_length=100,
+        unique=True,
+        validators=[v.validate_rule_name],
+        help_text="A short unique name: letters, digits and underscores.",
+    )
     description = models.TextField(blank=True)
     target_staging_table = models.CharField(
         max_length=130, validators=[v.validate_table_name], help_text="The staging table whose rows get filled in."

@@ -6,13 +6,14 @@ person can act on; models call them from ``clean()`` so admin forms show field e
 
 from __future__ import annotations
 
-import json
 import ntpath
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ValidationError
+
+import launchpad_rules as rules
 
 MAX_IDENTIFIER_BYTES = 63
 _IDENTIFIER_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -210,87 +211,22 @@ def find_cycle(start: object, edges: Mapping[object, Iterable[object]]) -> list[
 
 # ------------------------------------------------------------------ quality rule expressions
 
-
-def _parse_json(value: str, shape: str):
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"Enter {shape} as JSON ({exc}).") from exc
+CHECKS_WITHOUT_COLUMN = rules.CHECKS_WITHOUT_COLUMN
+_RULE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def _check_none(value: str) -> None:
-    if value.strip():
-        raise ValidationError("This check takes no expression; leave it empty.")
-
-
-def _check_in_set(value: str) -> None:
-    items = _parse_json(value, 'the allowed values as a list, e.g. ["North", "South"]')
-    if not isinstance(items, list) or not items:
-        raise ValidationError('Enter at least one allowed value as a JSON list, e.g. ["North", "South"].')
-    if not all(isinstance(i, (str, int, float, bool)) for i in items):
-        raise ValidationError("Allowed values must be text, numbers or true/false.")
-
-
-def _check_range(value: str) -> None:
-    bounds = _parse_json(value, 'the bounds, e.g. {"min": 0, "max": 100}')
-    if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
-        raise ValidationError('Enter {"min": ..., "max": ...} (either bound may be left out).')
-    for key, bound in bounds.items():
-        if not isinstance(bound, (int, float, str)) or isinstance(bound, bool):
-            raise ValidationError(f"'{key}' must be a number or an ISO date.")
-    if "min" in bounds and "max" in bounds and type(bounds["min"]) is type(bounds["max"]):
-        if bounds["min"] > bounds["max"]:
-            raise ValidationError("'min' is greater than 'max'.")
-
-
-def _check_regex(value: str) -> None:
-    if not value:
-        raise ValidationError("Enter a regular expression, e.g. ^[A-Z]{3}-\\d+$.")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValidationError(f"Not a valid regular expression: {exc}.") from exc
-
-
-def _check_row_count(value: str) -> None:
-    if not value.strip().isdigit():
-        raise ValidationError("Enter the minimum number of rows as a whole number, e.g. 1.")
-
-
-def _check_custom_sql(value: str) -> None:
-    import sqlglot
-    from sqlglot import exp
-
-    if not value.strip():
-        raise ValidationError("Enter a SELECT that returns the failing rows.")
-    try:
-        statements = [s for s in sqlglot.parse(value, read="postgres") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise ValidationError(f"The SQL does not parse: {str(exc).splitlines()[0]}") from exc
-    if len(statements) != 1:
-        raise ValidationError("Enter exactly one SELECT statement.")
-    statement = statements[0]
-    if not isinstance(statement, (exp.Select, exp.Union, exp.Intersect, exp.Except)):
-        raise ValidationError("Only a SELECT is allowed: the query must return the failing rows and change nothing.")
-    writes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command)
-    if any(statement.find(kind) for kind in writes):
-        raise ValidationError("The query may only read data.")
-
-
-CHECK_EXPRESSION_VALIDATORS = {
-    "NOT_NULL": _check_none,
-    "UNIQUE": _check_none,
-    "IS_IN_SET": _check_in_set,
-    "RANGE": _check_range,
-    "REGEX": _check_regex,
-    "ROW_COUNT_MIN": _check_row_count,
-    "CUSTOM_SQL": _check_custom_sql,
-}
-CHECKS_WITHOUT_COLUMN = {"ROW_COUNT_MIN", "CUSTOM_SQL"}
+def validate_rule_name(value: str) -> None:
+    """Rule names become Dagster asset check names: letters, digits and underscores."""
+    if not _RULE_NAME.match(value or ""):
+        raise ValidationError(
+            f"'{value}' is not a valid rule name: start with a letter, then letters, digits or underscores "
+            "(e.g. amount_positive)."
+        )
 
 
 def validate_check_expression(check_type: str, expression: str) -> None:
-    validator = CHECK_EXPRESSION_VALIDATORS.get(check_type)
-    if validator is None:
-        raise ValidationError(f"Unknown check type '{check_type}'.")
-    validator(expression or "")
+    """The expression fits its check type (the grammar lives in ``launchpad_rules``, shared with the engine)."""
+    try:
+        rules.parse_rule(check_type, expression or "")
+    except rules.RuleError as exc:
+        raise ValidationError(exc.message) from exc

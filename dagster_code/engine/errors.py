@@ -36,3 +36,13 @@ class LoadError(EngineError):
 
 class TransformError(EngineError):
     default_hint = "Check the transform procedure and the destination table; staging rows were kept."
+
+
+class QualityError(EngineError):
+    """A quality rule could not be evaluated (a bad rule or a missing column), as opposed to data failing it."""
+
+    default_hint = "Fix the rule in the admin (Data quality rules) or the staging table, then run the import again."
+
+
+class EnrichmentError(EngineError):
+    default_hint = "Fix the enrichment rule in the admin, or create the lookup table and columns it names."

@@ -128,19 +128,33 @@ def upsert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) ->
 
 
 def _remove_known_rows(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> int:
-    """Append with a deduplication key: drop this run's staging rows whose key the destination already has."""
-    cursor.execute(
-        sql.SQL(
-            "DELETE FROM {stg} AS s WHERE s.{run} = %s AND EXISTS (SELECT 1 FROM {dest} AS d WHERE {match})"
-        ).format(
-            stg=table_identifier(step.staging_table),
-            run=sql.Identifier(RUN_ID_COLUMN),
-            dest=table_identifier(step.destination_table),
-            match=_key_match("d", "s", step.dedup_key),
-        ),
-        (run_id,),
+    """Append with a deduplication key: drop this run's staging rows whose key the destination already has.
+
+    Keys match NULL to NULL. Rows whose key has no NULL are matched with ``=``, which PostgreSQL can
+    hash (``IS NOT DISTINCT FROM`` cannot: it would compare every staging row with every destination
+    row); only the rows with a NULL in their key are matched NULL-safely, in a second statement.
+    """
+    equal = sql.SQL(" AND ").join(
+        sql.SQL("d.{} = s.{}").format(column_identifier(k), column_identifier(k)) for k in step.dedup_key
     )
-    return max(cursor.rowcount, 0)
+    some_null = sql.SQL(" OR ").join(sql.SQL("s.{} IS NULL").format(column_identifier(k)) for k in step.dedup_key)
+    removed = 0
+    for condition, match in ((sql.SQL("TRUE"), equal), (some_null, _key_match("d", "s", step.dedup_key))):
+        cursor.execute(
+            sql.SQL(
+                "DELETE FROM {stg} AS s WHERE s.{run} = %s AND ({condition}) "
+                "AND EXISTS (SELECT 1 FROM {dest} AS d WHERE {match})"
+            ).format(
+                stg=table_identifier(step.staging_table),
+                run=sql.Identifier(RUN_ID_COLUMN),
+                condition=condition,
+                dest=table_identifier(step.destination_table),
+                match=match,
+            ),
+            (run_id,),
+        )
+        removed += max(cursor.rowcount, 0)
+    return removed
 
 
 def _count(cursor: psycopg.Cursor, table: str, run_id: str | None = None) -> int:

@@ -315,6 +315,30 @@ def test_append_with_a_key_skips_rows_the_destination_already_has(
     assert (result.staging_rows, result.duplicates_removed) == (2, 1)
 
 
+def test_append_with_a_key_matches_null_key_parts_to_null(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    insert(warehouse, tables["sales"], ["id", "amount", "loaded_at"], [(None, 20, "earlier"), (2, 20, "earlier")])
+    insert(
+        warehouse,
+        tables["stg"],
+        ["id", "amount", "note", "dagster_run_id"],
+        [(None, 20, "known", "run-1"), (None, 30, "new", "run-1"), (2, None, "new", "run-1")],
+    )
+
+    (result,) = run_transform(warehouse, [step(tables, "sales", "append", dedup_key=("id", "amount"))], "run-1")
+
+    assert result.duplicates_removed == 2  # (2, 20) by equality, (NULL, 20) NULL-safely
+    assert table_rows(warehouse, tables["sales"]) == [
+        (0, 0, "yesterday"),
+        (1, 10, "now"),
+        (2, 20, "earlier"),
+        (2, None, "now"),
+        (None, 20, "earlier"),
+        (None, 30, "now"),
+    ]
+
+
 def test_upsert_updates_known_keys_and_inserts_new_ones(warehouse: psycopg.Connection, tables: dict[str, str]) -> None:
     insert(warehouse, tables["sales"], ["id", "amount", "loaded_at"], [(1, 99, "earlier")])
     insert(warehouse, tables["stg"], ["id", "amount", "note", "dagster_run_id"], [(2, 25, "again", "run-1")])

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from backend.pipelines.models import PipelineConfig, PipelinePermission
-from tests.factories import DataQualityRuleFactory, PipelineConfigFactory, UserFactory
+from backend.pipelines.models import DataEnrichmentRule, DataQualityRule, PipelineConfig, PipelinePermission
+from tests.factories import DataEnrichmentRuleFactory, DataQualityRuleFactory, PipelineConfigFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +112,79 @@ def test_the_upsert_strategy_needs_a_deduplication_key():
         PipelineConfigFactory(transform_strategy="upsert", load_method="append", deduplication_key="")
     assert err.value.message_dict["deduplication_key"] == ["The upsert strategy needs the key columns."]
     assert PipelineConfigFactory(transform_strategy="upsert", load_method="append", deduplication_key="id").pk
+
+
+INJECTION = "'; DROP TABLE x; --"
+
+
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"rule_name": INJECTION}, "rule_name"),
+        ({"target_table": INJECTION}, "target_table"),
+        ({"target_column": INJECTION}, "target_column"),
+        ({"target_column": 'amount" > 0; DROP TABLE x; --'}, "target_column"),
+        ({"check_type": "NOT_NULL", "check_expression": INJECTION}, "check_expression"),
+        ({"check_type": "UNIQUE", "check_expression": INJECTION}, "check_expression"),
+        ({"check_type": "IS_IN_SET", "check_expression": INJECTION}, "check_expression"),
+        ({"check_type": "RANGE", "check_expression": INJECTION}, "check_expression"),
+        ({"check_type": "ROW_COUNT_MIN", "check_expression": INJECTION}, "check_expression"),
+        ({"check_type": "CUSTOM_SQL", "check_expression": INJECTION}, "check_expression"),
+        ({"check_type": "CUSTOM_SQL", "check_expression": "amount > 0; DROP TABLE x; --"}, "check_expression"),
+        (
+            {"check_type": "CUSTOM_SQL", "check_expression": "amount > (SELECT max(amount) FROM dw.sales)"},
+            "check_expression",
+        ),
+        (
+            {"check_type": "CUSTOM_SQL", "check_expression": "sale_id IN (SELECT sale_id FROM dw.sales)"},
+            "check_expression",
+        ),
+        ({"check_type": "CUSTOM_SQL", "check_expression": '"amount"" > 0 OR ""x" > 0'}, "check_expression"),
+        ({"check_type": "CUSTOM_SQL", "check_expression": "pg_sleep(10) IS NULL"}, "check_expression"),
+        ({"check_type": "CUSTOM_SQL", "check_expression": "amount > 0 -- and more"}, "check_expression"),
+        ({"check_type": "CUSTOM_SQL", "check_expression": "dw.sales.amount > 0"}, "check_expression"),
+    ],
+)
+def test_injection_through_a_quality_rule_field_is_refused_at_save_and_nothing_is_written(fields, field):
+    with pytest.raises(ValidationError) as err:
+        DataQualityRuleFactory(**fields)
+    assert field in err.value.message_dict
+    assert DataQualityRule.objects.count() == 0
+
+
+def test_a_regex_rule_keeps_injection_text_as_a_pattern_only():
+    """A pattern is data (sent as a parameter to ``~``), so any valid pattern is accepted verbatim."""
+    rule = DataQualityRuleFactory(check_type="REGEX", check_expression=INJECTION)
+    assert DataQualityRule.objects.get(pk=rule.pk).check_expression == INJECTION
+
+
+def test_a_custom_sql_rule_is_a_condition_that_good_rows_satisfy():
+    rule = DataQualityRuleFactory(
+        check_type="CUSTOM_SQL", target_column="", check_expression="quantity > 0 AND amount >= quantity * 0.5"
+    )
+    assert rule.pk
+    with pytest.raises(ValidationError) as err:
+        DataQualityRuleFactory(check_type="CUSTOM_SQL", check_expression="SELECT * FROM staging.sales WHERE amount < 0")
+    assert err.value.message_dict["check_expression"] == [
+        "Enter a condition over one row, not a statement: e.g. quantity > 0 AND amount >= quantity * 0.5."
+    ]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "rule_name",
+        "target_staging_table",
+        "target_column_to_enrich",
+        "lookup_table",
+        "lookup_key_column_staging",
+        "lookup_key_column_lookup",
+        "lookup_value_column",
+    ],
+)
+def test_injection_through_an_enrichment_rule_field_is_refused_at_save_and_nothing_is_written(field):
+    with pytest.raises(ValidationError) as err:
+        DataEnrichmentRuleFactory(**{field: INJECTION})
+    assert field in err.value.message_dict
+    assert DataEnrichmentRule.objects.count() == 0
+    assert DataEnrichmentRuleFactory().pk

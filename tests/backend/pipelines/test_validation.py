@@ -169,7 +169,9 @@ def test_find_cycle_reports_the_path_through_start():
         ("RANGE", '{"min": "2024-01-01"}'),
         ("REGEX", r"^SKU-\d{4}$"),
         ("ROW_COUNT_MIN", "1"),
-        ("CUSTOM_SQL", "SELECT * FROM staging.sales WHERE amount < 0"),
+        ("UNIQUE", '{"against_destination": true}'),
+        ("CUSTOM_SQL", "quantity > 0 AND amount >= quantity * 0.5"),
+        ("CUSTOM_SQL", "coalesce(lower(region), '') IN ('north', 'south') OR sale_date >= current_date"),
     ],
 )
 def test_check_expression_accepts_the_shape_of_each_check_type(check_type, expression):
@@ -186,9 +188,12 @@ def test_check_expression_accepts_the_shape_of_each_check_type(check_type, expre
         ("RANGE", '{"low": 1}', '{"min": ..., "max": ...}'),
         ("REGEX", "([a-z]", "Not a valid regular expression"),
         ("ROW_COUNT_MIN", "-1", "whole number"),
-        ("CUSTOM_SQL", "DELETE FROM staging.sales", "Only a SELECT"),
-        ("CUSTOM_SQL", "SELECT 1; SELECT 2", "exactly one"),
-        ("CUSTOM_SQL", "SELECT (1", "does not parse"),
+        ("UNIQUE", '{"against_destination": "yes"}', "true or false"),
+        ("CUSTOM_SQL", "DELETE FROM staging.sales", "not a statement"),
+        ("CUSTOM_SQL", "SELECT * FROM staging.sales WHERE amount < 0", "not a statement"),
+        ("CUSTOM_SQL", "amount > 0; SELECT 2", "without ';'"),
+        ("CUSTOM_SQL", "amount > (1", "does not parse"),
+        ("CUSTOM_SQL", "amount + 1", "true or false"),
         ("MYSTERY", "", "Unknown check type"),
     ],
 )

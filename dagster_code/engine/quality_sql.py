@@ -1,0 +1,165 @@
+"""The SQL of quality rules, composed with ``psycopg.sql`` from parsed rules only.
+
+Identifiers go through ``sql.Identifier``; every value (allowed values, bounds, patterns, text in a
+CUSTOM_SQL condition) is a named parameter. ``%(run_id)s`` selects the run's rows everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from psycopg import sql
+
+from dagster_code.engine.identifiers import column_identifier, table_identifier
+from dagster_code.engine.mapping import RUN_ID_COLUMN
+from launchpad_rules import ColumnRef, ParsedRule, Value
+
+SAMPLE_SIZE = 5
+
+
+class Params(dict):
+    """Named parameters of one statement; ``add`` returns the placeholder of a new value."""
+
+    def add(self, value: object) -> sql.Placeholder:
+        name = f"p{len(self)}"
+        self[name] = value
+        return sql.Placeholder(name)
+
+
+def run_rows(table: str) -> sql.Composable:
+    """``FROM <table> WHERE dagster_run_id = %(run_id)s``."""
+    return sql.SQL("FROM {} WHERE {} = %(run_id)s").format(table_identifier(table), sql.Identifier(RUN_ID_COLUMN))
+
+
+# ------------------------------------------------------------------ conditions a failing row meets
+
+Condition = Callable[[sql.Composable, ParsedRule, Params], sql.Composable]
+_CONDITIONS: dict[str, Condition] = {}
+
+
+def register_condition(check_type: str) -> Callable[[Condition], Condition]:
+    """Register the SQL condition a row failing ``check_type`` meets (row-level checks only)."""
+
+    def decorate(fn: Condition) -> Condition:
+        _CONDITIONS[check_type] = fn
+        return fn
+
+    return decorate
+
+
+def is_row_level(check_type: str) -> bool:
+    return check_type in _CONDITIONS
+
+
+def fail_condition(check_type: str, column: str, parsed: ParsedRule, params: Params) -> sql.Composable:
+    target = column_identifier(column) if column else sql.SQL("NULL")
+    return _CONDITIONS[check_type](target, parsed, params)
+
+
+@register_condition("NOT_NULL")
+def _fails_not_null(column: sql.Composable, parsed: ParsedRule, params: Params) -> sql.Composable:
+    return sql.SQL("{} IS NULL").format(column)
+
+
+@register_condition("IS_IN_SET")
+def _fails_in_set(column: sql.Composable, parsed: ParsedRule, params: Params) -> sql.Composable:
+    # text parameters have PostgreSQL's "unknown" type, so they read as the column's type, as literals do
+    values = sql.SQL(", ").join(params.add(text) for text in parsed.allowed_text)
+    return sql.SQL("{} NOT IN ({})").format(column, values)
+
+
+@register_condition("RANGE")
+def _fails_range(column: sql.Composable, parsed: ParsedRule, params: Params) -> sql.Composable:
+    tests = [
+        sql.SQL("{} {} {}").format(column, sql.SQL(op), params.add(_bound(bound)))
+        for op, bound in (("<", parsed.minimum), (">", parsed.maximum))
+        if bound is not None
+    ]
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(tests))
+
+
+@register_condition("REGEX")
+def _fails_regex(column: sql.Composable, parsed: ParsedRule, params: Params) -> sql.Composable:
+    return sql.SQL("NOT ({}::text ~ {})").format(column, params.add(parsed.pattern))
+
+
+@register_condition("CUSTOM_SQL")
+def _fails_custom(column: sql.Composable, parsed: ParsedRule, params: Params) -> sql.Composable:
+    return sql.SQL("({}) IS FALSE").format(predicate_sql(parsed, params))
+
+
+def predicate_sql(parsed: ParsedRule, params: Params) -> sql.Composable:
+    """A CUSTOM_SQL condition from its parsed parts: generated SQL, quoted columns, values as parameters."""
+    parts: list[sql.Composable] = []
+    for part in parsed.predicate:
+        if isinstance(part, ColumnRef):
+            parts.append(column_identifier(part.name))
+        elif isinstance(part, Value):
+            parts.append(params.add(part.text))
+        else:
+            parts.append(sql.SQL(part.replace("%", "%%")))
+    return sql.Composed(parts)
+
+
+def _bound(bound: object) -> object:
+    return Decimal(bound) if isinstance(bound, float) else bound
+
+
+# ------------------------------------------------------------------ statements
+
+
+def counts_query(table: str, conditions: Sequence[sql.Composable]) -> sql.Composable:
+    """One scan: ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition."""
+    counts = [sql.SQL("count(*)")] + [sql.SQL("count(*) FILTER (WHERE {})").format(c) for c in conditions]
+    return sql.SQL("SELECT {} {}").format(sql.SQL(", ").join(counts), run_rows(table))
+
+
+def sample_query(table: str, keys: Sequence[str], condition: sql.Composable) -> sql.Composable:
+    return sql.SQL("SELECT {keys} {rows} AND {fails} LIMIT {size}").format(
+        keys=sql.SQL(", ").join(column_identifier(k) for k in keys),
+        rows=run_rows(table),
+        fails=condition,
+        size=sql.Literal(SAMPLE_SIZE),
+    )
+
+
+def unique_query(table: str, column: str, *, hashed: bool, destination: str | None) -> sql.Composable:
+    """Values repeated among the run's rows (and, with ``destination``, values it already holds): one scan.
+
+    Returns one row: failing rows, rows in repeated values, repeated values, rows already in the
+    destination, then the first 5 failing values (in order) with their row counts and whether known.
+    A window count per value keeps only the rows of repeated (or known) values, which are then grouped
+    exactly. ``hashed`` (text columns): the window partitions by a 64-bit hash of the value, which sorts
+    several times faster than text under a collation other than "C"; the hash follows the column's
+    collation, so values equal under it still meet, and the exact grouping drops hash collisions.
+    """
+    col = column_identifier(column)
+    key = sql.SQL("hashtextextended({}, 0)").format(col) if hashed else col
+    parts = {"col": col, "key": key, "rows": run_rows(table)}
+    if destination:
+        parts["dest"] = table_identifier(destination)
+        candidates = sql.SQL(
+            "w AS (SELECT {col} AS k, {key} AS h, count(*) OVER (PARTITION BY {key}) AS hn {rows} "
+            "AND {col} IS NOT NULL), c AS (SELECT w.k FROM w LEFT JOIN "
+            "(SELECT DISTINCT {key} AS h FROM {dest} WHERE {col} IS NOT NULL) d "
+            "ON d.h = w.h WHERE w.hn > 1 OR d.h IS NOT NULL), "
+        ).format(**parts)
+        known = sql.SQL(
+            "SELECT g.k, g.n, d.k IS NOT NULL AS known FROM g LEFT JOIN (SELECT DISTINCT {col} AS k FROM {dest} "
+            "WHERE {col} IS NOT NULL AND {key} IN (SELECT {key_k} FROM g)) d ON d.k = g.k "
+            "WHERE g.n > 1 OR d.k IS NOT NULL"
+        ).format(key_k=sql.SQL("hashtextextended(k, 0)") if hashed else sql.SQL("k"), **parts)
+    else:
+        candidates = sql.SQL(
+            "c AS (SELECT k FROM (SELECT {col} AS k, count(*) OVER (PARTITION BY {key}) AS hn {rows} "
+            "AND {col} IS NOT NULL) w WHERE hn > 1), "
+        ).format(**parts)
+        known = sql.SQL("SELECT k, n, false AS known FROM g WHERE n > 1")
+    return sql.SQL(
+        "WITH {candidates}g AS (SELECT k, count(*) AS n FROM c GROUP BY k) "
+        "SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE n > 1), 0), "
+        "count(*) FILTER (WHERE n > 1), coalesce(sum(n) FILTER (WHERE known), 0), "
+        "(array_agg(k ORDER BY k))[1:{size}], (array_agg(n ORDER BY k))[1:{size}], "
+        "(array_agg(known ORDER BY k))[1:{size}] FROM ({known}) f"
+    ).format(candidates=candidates, known=known, size=sql.Literal(SAMPLE_SIZE))
