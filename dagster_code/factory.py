@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 
 from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, PipelineSpec
+from dagster_code import checks
+from dagster_code.engine.enrichment import apply_enrichment
 from dagster_code.engine.errors import EngineError
 from dagster_code.engine.file_watch import scan_directory
 from dagster_code.engine.identifiers import identifier_parts
@@ -21,6 +23,7 @@ from dagster_code.engine.ledger import FileFingerprint, fingerprint, split_alrea
 from dagster_code.engine.loader import LoadResult, load_files
 from dagster_code.engine.mapping import Preview, preview_rows
 from dagster_code.engine.parsers import get_parser
+from dagster_code.engine.quality import evaluate_rules
 from dagster_code.engine.sources import SourceError, check_file_pattern, resolve_file_in_folder, resolve_local_files
 from dagster_code.engine.transform import TransformStep, run_transform
 from dagster_code.resources import WarehouseResource
@@ -156,6 +159,7 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
         },
         tags={"launchpad/import": spec.import_name},
         deps=[dg.AssetKey(active[dep]) for dep in spec.depends_on if dep in active],
+        check_specs=checks.check_specs(spec),
     )
     def _staging(context: dg.AssetExecutionContext, config: StagingLoadConfig, warehouse: WarehouseResource):
         run_id = root_run_id(context)
@@ -189,6 +193,8 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
                 )
 
         to_load: tuple[FileFingerprint, ...] = ()
+        enrichment, rules = checks.engine_rules(spec)
+        enriched, results, halted = [], [], None
         try:
             paths = _resolve(spec, config)
             files = [str(p) for p in paths]
@@ -205,32 +211,53 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
                 ledger([item.file], "SKIPPED", message=item.message)
             if not to_load:
                 record(status="SUCCESS", source_files=tuple(files))
-                return dg.MaterializeResult(
+                yield dg.MaterializeResult(
                     metadata={
                         META_NOTHING_LOADED: True,
                         "rows_loaded": dg.MetadataValue.int(0),
                         "files_skipped": dg.MetadataValue.int(len(skipped)),
                         "staging_table": spec.staging_table,
-                    }
+                    },
+                    check_results=checks.not_run_results(spec, "every file was already loaded, no new rows."),
                 )
+                return
             context.log.info(
                 f"Loading {len(to_load)} file(s) into {spec.staging_table}: {', '.join(f.name for f in to_load)}"
             )
             clock = time.monotonic()
             with warehouse.connect() as conn:
-                result = load_files(
-                    conn,
-                    table=spec.staging_table,
-                    files=[Path(f.path) for f in to_load],
-                    parser=parser,
-                    options=spec.scraper_config,
-                    column_mapping=spec.column_mapping,
-                    run_id=run_id,
-                    progress=progress,
-                )
-                phases["parse"] = result.parse_seconds
-                phases["load"] = max(time.monotonic() - clock - result.parse_seconds, 0.0)
-                preview = preview_rows(conn, spec.staging_table, run_id)
+                try:
+                    with conn.transaction():  # load, enrichment and quality: all kept, or none
+                        result = load_files(
+                            conn,
+                            table=spec.staging_table,
+                            files=[Path(f.path) for f in to_load],
+                            parser=parser,
+                            options=spec.scraper_config,
+                            column_mapping=spec.column_mapping,
+                            run_id=run_id,
+                            progress=progress,
+                        )
+                        phases["parse"] = result.parse_seconds
+                        phases["load"] = max(time.monotonic() - clock - result.parse_seconds, 0.0)
+                        clock = time.monotonic()
+                        enriched = apply_enrichment(conn, table=spec.staging_table, run_id=run_id, rules=enrichment)
+                        results = evaluate_rules(
+                            conn,
+                            table=spec.staging_table,
+                            run_id=run_id,
+                            rules=rules,
+                            key_columns=spec.deduplication_key,
+                            destination=spec.destination_table,
+                        )
+                        if spec.enrichment_rules or spec.quality_rules:
+                            phases["quality"] = time.monotonic() - clock
+                        failed = [r for r in results if not r.passed and r.severity == "FAIL"]
+                        if failed:
+                            raise checks.QualityHalt(failed)
+                        preview = preview_rows(conn, spec.staging_table, run_id)
+                except checks.QualityHalt as halt:
+                    halted = halt
         except EngineError as exc:
             record(
                 status="FAILURE",
@@ -240,6 +267,22 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
             )
             ledger(to_load, "FAILED", message=exc.message)
             raise _fail(context, exc) from exc
+        checks.log_outcomes(context, enriched, results)
+        if results:
+            recording.record_quality(checks.quality_records(spec, run_id, results))
+        if halted is not None:
+            yield from checks.check_results(spec, results)
+            message = str(halted)
+            record(
+                status="FAILURE",
+                source_files=tuple(files),
+                rows_read=result.rows_loaded,
+                rows_rejected=result.rows_loaded,
+                error_message=message,
+                resolution_hint=checks.QUALITY_HINT,
+            )
+            ledger(to_load, "FAILED", message=message)
+            raise dg.Failure(description=message, metadata={"hint": checks.QUALITY_HINT}, allow_retries=False)
         for loaded in result.files:
             context.log.info(f"{Path(loaded.path).name}: {loaded.rows:,} rows loaded into {spec.staging_table}")
         ledger(to_load, "LOADED", rows={f.path: f.rows for f in result.files})
@@ -249,7 +292,10 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
             rows_read=result.rows_loaded,
             rows_loaded=result.rows_loaded,
         )
-        return dg.MaterializeResult(metadata=_materialize_metadata(result, run_id, len(skipped), preview))
+        yield dg.MaterializeResult(
+            metadata=_materialize_metadata(result, run_id, len(skipped), preview),
+            check_results=checks.check_results(spec, results),
+        )
 
     return _staging
 

@@ -15,6 +15,38 @@ SPECS_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
+class QualityRuleSpec:
+    """An active data quality rule on a staging table (see launchpad_rules for the expressions)."""
+
+    rule_id: int
+    name: str
+    table: str
+    column: str
+    check_type: str
+    expression: str
+    severity: str
+
+    @property
+    def check_name(self) -> str:
+        """The Dagster asset check's name: the rule name, which is unique."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class EnrichmentRuleSpec:
+    """An active enrichment rule: fill NULLs in a staging column from a lookup table by key."""
+
+    rule_id: int
+    name: str
+    staging_table: str
+    target_column: str
+    lookup_table: str
+    staging_key: str
+    lookup_key: str
+    lookup_value: str
+
+
+@dataclass(frozen=True)
 class ImportSpec:
     import_name: str
     pipeline_name: str
@@ -39,6 +71,8 @@ class ImportSpec:
     schedule: str = ""
     partitioning: str = "none"
     version: int = 1
+    enrichment_rules: tuple[EnrichmentRuleSpec, ...] = field(default=(), hash=False, compare=False)
+    quality_rules: tuple[QualityRuleSpec, ...] = field(default=(), hash=False, compare=False)
 
     @property
     def staging_asset_name(self) -> str:
@@ -82,6 +116,8 @@ class LaunchpadSpecs:
         for row in payload["imports"]:
             row["deduplication_key"] = tuple(row["deduplication_key"])
             row["depends_on"] = tuple(row["depends_on"])
+            row["enrichment_rules"] = tuple(EnrichmentRuleSpec(**r) for r in row.get("enrichment_rules", ()))
+            row["quality_rules"] = tuple(QualityRuleSpec(**r) for r in row.get("quality_rules", ()))
             imports.append(ImportSpec(**row))
         return group_imports(imports)
 
@@ -118,7 +154,41 @@ def group_imports(imports: list[ImportSpec]) -> LaunchpadSpecs:
     )
 
 
-def _import_spec(config) -> ImportSpec:
+def _rule_specs() -> tuple[dict[str, list[QualityRuleSpec]], dict[str, list[EnrichmentRuleSpec]]]:
+    """Active rules by the staging table they apply to, in name order."""
+    from backend.pipelines.models import DataEnrichmentRule, DataQualityRule
+
+    quality: dict[str, list[QualityRuleSpec]] = {}
+    for rule in DataQualityRule.objects.filter(is_active=True).order_by("rule_name"):
+        quality.setdefault(rule.target_table, []).append(
+            QualityRuleSpec(
+                rule_id=rule.pk,
+                name=rule.rule_name,
+                table=rule.target_table,
+                column=rule.target_column,
+                check_type=rule.check_type,
+                expression=rule.check_expression,
+                severity=rule.severity,
+            )
+        )
+    enrichment: dict[str, list[EnrichmentRuleSpec]] = {}
+    for rule in DataEnrichmentRule.objects.filter(is_active=True).order_by("rule_name"):
+        enrichment.setdefault(rule.target_staging_table, []).append(
+            EnrichmentRuleSpec(
+                rule_id=rule.pk,
+                name=rule.rule_name,
+                staging_table=rule.target_staging_table,
+                target_column=rule.target_column_to_enrich,
+                lookup_table=rule.lookup_table,
+                staging_key=rule.lookup_key_column_staging,
+                lookup_key=rule.lookup_key_column_lookup,
+                lookup_value=rule.lookup_value_column,
+            )
+        )
+    return quality, enrichment
+
+
+def _import_spec(config, quality=None, enrichment=None) -> ImportSpec:
     return ImportSpec(
         import_name=config.import_name,
         pipeline_name=config.pipeline_name,
@@ -147,6 +217,8 @@ def _import_spec(config) -> ImportSpec:
         schedule=config.schedule,
         partitioning=config.partitioning,
         version=config.version,
+        enrichment_rules=tuple((enrichment or {}).get(config.staging_table, ())),
+        quality_rules=tuple((quality or {}).get(config.staging_table, ())),
     )
 
 
@@ -161,4 +233,5 @@ def load_active_specs() -> LaunchpadSpecs:
         .select_related("on_success_deactivate_self_and_activate_import")
         .prefetch_related("depends_on")
     )
-    return group_imports([_import_spec(config) for config in configs])
+    quality, enrichment = _rule_specs()
+    return group_imports([_import_spec(config, quality, enrichment) for config in configs])

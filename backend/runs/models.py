@@ -169,10 +169,15 @@ class QualityRunLog(models.Model):
     dagster_run_id = models.CharField(max_length=64, db_index=True)
     rule = models.ForeignKey("pipelines.DataQualityRule", null=True, on_delete=models.SET_NULL)
     rule_name = models.CharField(max_length=100)
+    import_name = models.CharField(max_length=100, blank=True, db_index=True)
     target_table = models.CharField(max_length=130)
+    check_type = models.CharField(max_length=20, blank=True)
+    severity = models.CharField(max_length=4, blank=True)
+    rows_checked = models.BigIntegerField(default=0)
     failing_rows = models.BigIntegerField(default=0)
     outcome = models.CharField(max_length=5, choices=Outcome.choices)
-    detail = models.TextField(blank=True)
+    detail = models.TextField(blank=True, help_text="The plain-language result, e.g. '3 of 1,000 rows fail ...'.")
+    sample = models.JSONField(default=list, blank=True, help_text="Up to 5 failing rows' key values.")
     checked_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

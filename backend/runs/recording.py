@@ -190,3 +190,57 @@ def settle_files(dagster_run_id: str, import_names: Iterable[str], *, ok: bool, 
     if ok:
         return entries.exclude(status=LoadedFile.Status.LOADED).update(status=LoadedFile.Status.LOADED, message="")
     return entries.update(status=LoadedFile.Status.FAILED, message=f"Not moved to the destination: {message}"[:4000])
+
+
+@dataclass(frozen=True)
+class QualityRecord:
+    """One rule's result on one run's staging rows."""
+
+    dagster_run_id: str
+    rule_id: int | None
+    rule_name: str
+    target_table: str
+    check_type: str
+    severity: str
+    rows_checked: int
+    rows_failing: int
+    passed: bool
+    message: str
+    import_name: str = ""
+    sample: tuple[Mapping[str, object], ...] = ()
+
+
+def record_quality(records: Iterable[QualityRecord]) -> int:
+    """Write one QualityRunLog row per rule evaluation; returns how many were written."""
+    from backend.pipelines.models import DataQualityRule
+    from backend.runs.models import QualityRunLog
+
+    records = list(records)
+    drop_stale_connection()
+    known = set(
+        DataQualityRule.objects.filter(pk__in=[r.rule_id for r in records if r.rule_id]).values_list("pk", flat=True)
+    )
+    rows = [
+        QualityRunLog(
+            dagster_run_id=record.dagster_run_id,
+            rule_id=record.rule_id if record.rule_id in known else None,
+            rule_name=record.rule_name,
+            import_name=record.import_name,
+            target_table=record.target_table,
+            check_type=record.check_type,
+            severity=record.severity,
+            rows_checked=record.rows_checked,
+            failing_rows=record.rows_failing,
+            outcome=(
+                QualityRunLog.Outcome.PASS
+                if record.passed
+                else QualityRunLog.Outcome.WARN
+                if record.severity == "WARN"
+                else QualityRunLog.Outcome.FAIL
+            ),
+            detail=record.message[:4000],
+            sample=[{k: None if v is None else str(v) for k, v in row.items()} for row in record.sample[:5]],
+        )
+        for record in records
+    ]
+    return len(QualityRunLog.objects.bulk_create(rows))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, When
 from django.http import Http404
 
 from backend.pipelines.models import PipelineConfig, PipelinePermission
-from backend.runs.models import ImportRun, LoadedFile, PipelineRunLog, RunStatus
+from backend.runs.models import ImportRun, LoadedFile, PipelineRunLog, QualityRunLog, RunStatus
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,15 @@ def run_log_list(run: ImportRun) -> QuerySet[PipelineRunLog]:
     if not run.dagster_run_id:
         return PipelineRunLog.objects.none()
     return PipelineRunLog.objects.filter(dagster_run_id=run.dagster_run_id).order_by("started_at", "id")
+
+
+def quality_log_list(run: ImportRun) -> QuerySet[QualityRunLog]:
+    """The quality rule results of a run (already checked visible), failures first."""
+    if not run.dagster_run_id:
+        return QualityRunLog.objects.none()
+    order = Case(
+        When(outcome=QualityRunLog.Outcome.FAIL, then=0),
+        When(outcome=QualityRunLog.Outcome.WARN, then=1),
+        default=2,
+    )
+    return QualityRunLog.objects.filter(dagster_run_id=run.dagster_run_id).order_by(order, "rule_name")

@@ -139,6 +139,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "versions": versions,
             "files": selectors.loaded_file_list(run),
             "run_logs": selectors.run_log_list(run),
+            "quality_logs": selectors.quality_log_list(run),
             "can_cancel": bool(access and access.can_run and not run.is_finished),
             "dagster_ui_url": (
                 f"{settings.DAGSTER_UI_URL.rstrip('/')}/runs/{run.dagster_run_id}"

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from backend.runs.models import ImportRun, PipelineRunLog
+from backend.runs.models import ImportRun, PipelineRunLog, QualityRunLog
 from tests.factories import LoadedFileFactory, PipelineConfigFactory, PipelinePermissionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +190,32 @@ def test_the_run_page_shows_the_business_log_with_counts_phases_and_what_to_do(c
     assert "data row 3, column qty." in log
     assert "What to do:</strong> Fix the value in the file" in log
     assert "Transform to destination" not in log
+
+
+def test_the_run_page_lists_quality_results_failures_first(client, setup_sales):
+    run = ImportRun.objects.create(
+        pipeline_name="Sales", import_names=["orders"], dagster_run_id="abc-123", status="FAILURE"
+    )
+    for name, outcome, failing in (("a_passes", "PASS", 0), ("b_fails", "FAIL", 3), ("c_warns", "WARN", 1)):
+        QualityRunLog.objects.create(
+            dagster_run_id="abc-123",
+            rule_name=name,
+            target_table="staging.orders",
+            check_type="RANGE",
+            severity="FAIL",
+            rows_checked=10,
+            failing_rows=failing,
+            outcome=outcome,
+            detail=f"{name}: {failing} of 10 rows fail.",
+        )
+    QualityRunLog.objects.create(
+        dagster_run_id="other", rule_name="elsewhere", target_table="t", outcome="FAIL", failing_rows=1
+    )
+    client.force_login(setup_sales[0])
+
+    page = client.get(reverse("runs:detail", args=[run.pk])).content.decode()
+
+    table = page.split('id="run-quality"')[1].split("</table>")[0]
+    assert table.index("b_fails") < table.index("c_warns") < table.index("a_passes")
+    assert "b_fails: 3 of 10 rows fail." in table
+    assert "elsewhere" not in table
