@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from backend import embedded
-from backend.pipelines.models import PipelineConfig, PipelinePermission
+from backend.pipelines.models import DataQualityRule, PipelineConfig, PipelinePermission
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 DEMO_USERS = (("admin", "Admin"), ("operator", "Operator"), ("viewer", "Viewer"))
@@ -89,10 +89,39 @@ def create_demo_pipeline(incoming: Path) -> list[str]:
     return [config.import_name] if created else []
 
 
+DEMO_RULES = (
+    ("sales_id_present", "sale_id", "NOT_NULL", "", "FAIL", "Every sale needs its id."),
+    ("sales_id_unique", "sale_id", "UNIQUE", "", "FAIL", "A file must not list the same sale twice."),
+    ("sales_amount_not_negative", "amount", "RANGE", '{"min": 0}', "FAIL", "Refunds come in another file."),
+    ("sales_quantity_positive", "quantity", "RANGE", '{"min": 1}', "WARN", "A zero quantity is unusual."),
+)
+
+
+def create_demo_rules() -> list[str]:
+    """Quality rules on the demo staging table (shown as asset checks in Dagster); returns the new ones."""
+    created = []
+    for name, column, check_type, expression, severity, description in DEMO_RULES:
+        _, new = DataQualityRule.objects.get_or_create(
+            rule_name=name,
+            defaults={
+                "description": description,
+                "target_table": "staging.daily_sales",
+                "target_column": column,
+                "check_type": check_type,
+                "check_expression": expression,
+                "severity": severity,
+            },
+        )
+        if new:
+            created.append(name)
+    return created
+
+
 def seed_demo() -> DemoSummary:
     create_demo_warehouse(settings.WAREHOUSE_URL)
     logins_file = embedded.data_dir(Path(settings.BASE_DIR)) / "demo-logins.txt"
     with transaction.atomic():
         configs = create_demo_pipeline(demo_incoming_dir())
+        create_demo_rules()
         logins = create_demo_users(logins_file)
     return DemoSummary(demo_incoming_dir(), tuple(configs), logins, logins_file)

@@ -206,8 +206,33 @@ mutation StopSensor($id: String!) {
 }
 """)
 
+ASSET_CHECKS = _document("""
+query AssetChecks($assetKey: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $assetKey) {
+    __typename
+    ... on AssetNode {
+      assetChecksOrError {
+        __typename
+        ... on AssetChecks { checks { name blocking } }
+      }
+    }
+    ... on Error { message }
+  }
+}
+""")
+
+ASSET_CHECK_EXECUTIONS = _document("""
+query AssetCheckExecutions($assetKey: AssetKeyInput!, $checkName: String!, $limit: Int!) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: $limit) {
+    runId status timestamp
+  }
+}
+""")
+
 # Operation name -> document; the operation inside each document carries the same name.
 DOCUMENTS: dict[str, str] = {
+    "AssetChecks": ASSET_CHECKS,
+    "AssetCheckExecutions": ASSET_CHECK_EXECUTIONS,
     "LaunchRun": LAUNCH_RUN,
     "Runs": RUNS,
     "RunEvents": RUN_EVENTS,
@@ -299,6 +324,16 @@ class LocationStatus:
 class LocationDefinitions:
     asset_names: frozenset[str]
     sensor_names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class AssetCheckState:
+    """A quality rule as a Dagster asset check, with its latest execution (None: never run)."""
+
+    name: str
+    blocking: bool
+    latest_status: str | None = None
+    latest_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -555,6 +590,24 @@ class DagsterClient:
             raise _refused(f"stop sensor {name}", result)
         state = result.get("instigationState") or {}
         return SensorState(name=name, running=state.get("status") == "RUNNING")
+
+    def asset_checks(self, asset_name: str) -> list[AssetCheckState]:
+        """The checks on an asset, each with the status of its latest execution (SUCCEEDED, FAILED...)."""
+        key = {"path": [asset_name]}
+        node = self._execute("AssetChecks", {"assetKey": key})["assetNodeOrError"] or {}
+        if node.get("__typename") != "AssetNode":
+            raise _refused(f"asset checks of {asset_name}", node)
+        checks = node.get("assetChecksOrError") or {}
+        if checks.get("__typename") != "AssetChecks":
+            raise _refused(f"asset checks of {asset_name}", checks)
+        states = []
+        for check in checks["checks"]:
+            runs = self._execute("AssetCheckExecutions", {"assetKey": key, "checkName": check["name"], "limit": 1})
+            latest = (runs.get("assetCheckExecutions") or [None])[0] or {}
+            states.append(
+                AssetCheckState(check["name"], bool(check["blocking"]), latest.get("status"), latest.get("runId"))
+            )
+        return sorted(states, key=lambda state: state.name)
 
     # -------------------------------------------------------------------- transport
 

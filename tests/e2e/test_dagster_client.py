@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.contrib.auth.models import Group
 
-from backend.pipelines.demo import create_demo_pipeline, create_demo_warehouse
+from backend.pipelines.demo import DEMO_RULES, create_demo_pipeline, create_demo_rules, create_demo_warehouse
 from backend.pipelines.models import PipelineConfig
 from backend.runs.dagster_client import (
     DOCUMENTS,
@@ -139,6 +139,40 @@ def test_a_launched_run_loads_the_file_and_is_found_by_tag_and_events(
     assert succeeded == set(DEMO_ASSETS)
     assert events.events[-1].timestamp >= events.events[0].timestamp > 0
     assert "RunSuccessEvent" in {e.event_type for e in events.events}
+
+
+def test_demo_quality_rules_are_asset_checks_with_pass_and_fail_results(
+    demo_incoming: Path, dagster_client: DagsterClient, warehouse_url: str
+):
+    create_demo_rules()
+    assert dagster_client.reload_location().ok
+    names = {rule[0] for rule in DEMO_RULES}
+    assert {(c.name, c.blocking, c.latest_status) for c in dagster_client.asset_checks(STAGING)} == {
+        (name, severity == "FAIL", None) for name, _, _, _, severity, _ in DEMO_RULES
+    }
+
+    good = _drop_demo_file(demo_incoming)
+    good_run = dagster_client.launch_run(DEMO_ASSETS, tags={}, run_config=_staging_config("daily_sales", good))
+    assert wait_for_run(dagster_client, good_run).status == "SUCCESS"
+    checks = {c.name: c for c in dagster_client.asset_checks(STAGING)}
+    assert set(checks) == names
+    assert {(c.latest_status, c.latest_run_id) for c in checks.values()} == {("SUCCEEDED", good_run)}
+
+    bad = demo_incoming / "sales_2024-01-20.csv"
+    bad.write_text(
+        "sale_id,sale_date,region,product_sku,quantity,amount\n"
+        "7001,2024-01-20,North,SKU-1,2,-5.00\n7002,2024-01-20,South,SKU-2,0,3.00\n"
+    )
+    bad_run = dagster_client.launch_run(DEMO_ASSETS, tags={}, run_config=_staging_config("daily_sales", bad))
+    assert wait_for_run(dagster_client, bad_run).status == "FAILURE"
+    checks = {c.name: c for c in dagster_client.asset_checks(STAGING)}
+    assert (checks["sales_amount_not_negative"].latest_status, checks["sales_amount_not_negative"].latest_run_id) == (
+        "FAILED",
+        bad_run,
+    )
+    assert checks["sales_quantity_positive"].latest_status == "FAILED"  # a warning, reported but not blocking
+    assert checks["sales_id_unique"].latest_status == "SUCCEEDED"
+    assert _count(warehouse_url, "dw.sales") == DEMO_ROWS
 
 
 def test_run_events_page_with_a_cursor(demo_incoming: Path, dagster_client: DagsterClient):
