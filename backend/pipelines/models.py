@@ -306,8 +306,21 @@ class DataQualityRule(ValidatedModel):
             errors["check_expression"] = exc.messages
         if self.check_type and self.check_type not in v.CHECKS_WITHOUT_COLUMN and not self.target_column:
             errors["target_column"] = ["This check needs a column."]
+        if not errors and self.target_table:
+            self._check_columns_exist(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _check_columns_exist(self, errors: dict[str, list[str]]) -> None:
+        from backend.pipelines.warehouse_schema import missing_columns
+
+        column = [self.target_column] if self.check_type not in v.CHECKS_WITHOUT_COLUMN else []
+        if missing_columns(self.target_table, column):
+            errors["target_column"] = [f"{self.target_table} has no column {self.target_column}."]
+        if self.check_type == CheckType.CUSTOM_SQL:
+            unknown = missing_columns(self.target_table, list(v.predicate_columns(self.check_expression)))
+            if unknown:
+                errors["check_expression"] = [f"{self.target_table} has no column(s) {', '.join(unknown)}."]
 
 
 class DataEnrichmentRule(ValidatedModel):
@@ -346,6 +359,21 @@ class DataEnrichmentRule(ValidatedModel):
 
     def __str__(self) -> str:
         return self.rule_name
+
+    def clean(self) -> None:
+        from backend.pipelines.warehouse_schema import missing_columns
+
+        errors: dict[str, list[str]] = {}
+        for field, table, column in (
+            ("target_column_to_enrich", self.target_staging_table, self.target_column_to_enrich),
+            ("lookup_key_column_staging", self.target_staging_table, self.lookup_key_column_staging),
+            ("lookup_key_column_lookup", self.lookup_table, self.lookup_key_column_lookup),
+            ("lookup_value_column", self.lookup_table, self.lookup_value_column),
+        ):
+            if table and column and missing_columns(table, [column]):
+                errors[field] = [f"{table} has no column {column}."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class PipelinePermission(ValidatedModel):

@@ -230,3 +230,11 @@ def validate_check_expression(check_type: str, expression: str) -> None:
         rules.parse_rule(check_type, expression or "")
     except rules.RuleError as exc:
         raise ValidationError(exc.message) from exc
+
+
+def predicate_columns(expression: str) -> tuple[str, ...]:
+    """The columns a CUSTOM_SQL condition reads (empty when it does not parse: the grammar check says why)."""
+    try:
+        return rules.parse_rule("CUSTOM_SQL", expression or "").columns
+    except rules.RuleError:
+        return ()

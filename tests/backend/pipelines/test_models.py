@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -188,3 +189,55 @@ def test_injection_through_an_enrichment_rule_field_is_refused_at_save_and_nothi
     assert field in err.value.message_dict
     assert DataEnrichmentRule.objects.count() == 0
     assert DataEnrichmentRuleFactory().pk
+
+
+@pytest.fixture
+def sales_table(settings, warehouse_url: str, warehouse_schema: str) -> str:
+    """A warehouse table the rules can point at; the Django settings see this warehouse."""
+    settings.WAREHOUSE_URL = warehouse_url
+    table = f"{warehouse_schema}.sales"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (sale_id integer, amount numeric, sku text)")
+        conn.execute(f"CREATE TABLE {warehouse_schema}.products (sku text, category text)")
+    return table
+
+
+def test_a_rule_on_a_column_the_table_lacks_is_refused_naming_it(sales_table):
+    with pytest.raises(ValidationError) as err:
+        DataQualityRuleFactory(target_table=sales_table, target_column="amount_eur", check_type="NOT_NULL")
+    assert err.value.message_dict["target_column"] == [f"{sales_table} has no column amount_eur."]
+
+    with pytest.raises(ValidationError) as err:
+        DataQualityRuleFactory(
+            target_table=sales_table,
+            target_column="",
+            check_type="CUSTOM_SQL",
+            check_expression="amount > 0 AND discount < amount",
+        )
+    assert err.value.message_dict["check_expression"] == [f"{sales_table} has no column(s) discount."]
+
+    DataQualityRuleFactory(
+        target_table=sales_table, target_column="", check_type="CUSTOM_SQL", check_expression="amount > 0"
+    )
+
+
+def test_a_rule_on_a_table_not_created_yet_is_accepted(settings, warehouse_url):
+    settings.WAREHOUSE_URL = warehouse_url
+    DataQualityRuleFactory(target_table="staging.not_there_yet", target_column="anything", check_type="NOT_NULL")
+
+
+def test_an_enrichment_rule_names_each_missing_column(sales_table, warehouse_schema):
+    with pytest.raises(ValidationError) as err:
+        DataEnrichmentRule.objects.create(
+            rule_name="category_from_sku",
+            target_staging_table=sales_table,
+            target_column_to_enrich="category",
+            lookup_table=f"{warehouse_schema}.products",
+            lookup_key_column_staging="sku",
+            lookup_key_column_lookup="product_sku",
+            lookup_value_column="category",
+        )
+    assert err.value.message_dict == {
+        "target_column_to_enrich": [f"{sales_table} has no column category."],
+        "lookup_key_column_lookup": [f"{warehouse_schema}.products has no column product_sku."],
+    }
