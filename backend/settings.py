@@ -143,6 +143,7 @@ CELERY_BEAT_SCHEDULE = {
     "sync-import-runs": {"task": "backend.runs.tasks.sync_import_runs", "schedule": 2.0, "options": {"expires": 10}},
 }
 LAUNCHPAD_RELOAD_ON_SAVE = env.bool("LAUNCHPAD_RELOAD_ON_SAVE", default=True)
+LAUNCHPAD_PREFLIGHT_MAX_MB = env.int("LAUNCHPAD_PREFLIGHT_MAX_MB", default=200)  # largest file "Check a file" takes
 
 LOGGING = {
     "version": 1,

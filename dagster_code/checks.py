@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import dagster as dg
 
 from backend.pipelines.specs import ImportSpec
-from dagster_code.engine.enrichment import EnrichmentResult, EnrichmentRule
-from dagster_code.engine.quality import QualityRule, RuleResult
+from dagster_code.engine.enrichment import EnrichmentResult
+from dagster_code.engine.quality import RuleResult
 
 QUALITY_HINT = (
     "Fix the failing rows in the file (or the rule in the admin) and load the file again; nothing was loaded."
@@ -44,33 +44,6 @@ def check_specs(spec: ImportSpec) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def engine_rules(spec: ImportSpec) -> tuple[list[EnrichmentRule], list[QualityRule]]:
-    enrichment = [
-        EnrichmentRule(
-            name=r.name,
-            staging_table=spec.staging_table,
-            target_column=r.target_column,
-            lookup_table=r.lookup_table,
-            staging_key=r.staging_key,
-            lookup_key=r.lookup_key,
-            lookup_value=r.lookup_value,
-        )
-        for r in spec.enrichment_rules
-    ]
-    quality = [
-        QualityRule(
-            name=r.name,
-            table=spec.staging_table,
-            column=r.column,
-            check_type=r.check_type,
-            expression=r.expression,
-            severity=r.severity,
-        )
-        for r in spec.quality_rules
-    ]
-    return enrichment, quality
-
-
 def halt_message(failed: Sequence[RuleResult]) -> str:
     return "Stopped by data quality: " + " ".join(r.message for r in failed)
 
@@ -90,8 +63,8 @@ def check_results(spec: ImportSpec, results: Sequence[RuleResult]) -> list[dg.As
                 severity=dg.AssetCheckSeverity.ERROR if rule.severity == "FAIL" else dg.AssetCheckSeverity.WARN,
                 description=result.message,
                 metadata={
-                    "rows_checked": dg.MetadataValue.int(result.rows_checked),
-                    "rows_failing": dg.MetadataValue.int(result.rows_failing),
+                    "rows_checked": dg.MetadataValue.int(int(result.rows_checked)),
+                    "rows_failing": dg.MetadataValue.int(int(result.rows_failing)),
                     "sample": dg.MetadataValue.json(json.loads(json.dumps(list(result.sample), default=str))),
                 },
             )

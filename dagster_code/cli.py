@@ -1,11 +1,13 @@
 """One file through one import from the command line, with the asset code a sensor run uses.
 
-``python manage.py load_file [--force] IMPORT_NAME PATH`` builds the code location's
+``python manage.py load_file [--force | --dry-run] IMPORT_NAME PATH`` builds the code location's
 definitions, then executes that import's staging asset and its group's transform in this
 process (Dagster's ``execute_in_process``), so parsing, mapping, the ledger, the load and
 the transform are exactly what a watched folder would do. Progress lines are printed as the
 asset logs them; the outcome is read back from the business log. Errors are the plain
 messages users see everywhere else: no traceback (that stays in the Dagster run log).
+With ``--dry-run`` Dagster does not run: the file gets the pre-flight check (the engine's real load,
+enrichment and rules in a transaction that is rolled back) and the report is printed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import dagster as dg
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
 
 from dagster_code.engine.errors import EngineError
+from dagster_code.engine.preflight import PreflightReport
 from dagster_code.engine.sources import resolve_file_in_folder
 from dagster_code.factory import TAG_IMPORT, TAG_PIPELINE, TAG_TRIGGER, TAG_USER, StagingLoadConfig, build_definitions
 
@@ -118,8 +121,68 @@ def _outcome(run_id: str, result: dg.ExecuteInProcessResult) -> Outcome:
     return Outcome(False, run_id, tuple(lines))
 
 
-def load_file(import_name: str, path: str, *, force: bool = False, out: TextIO = sys.stdout) -> int:
-    """Run ``import_name``'s whole path on the file at ``path``; print progress and the outcome."""
+def _table_lines(columns: tuple[str, ...], rows: tuple[tuple[str | None, ...], ...]) -> list[str]:
+    cells = [list(columns)] + [["" if v is None else v for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return ["  " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+
+
+def _report_lines(report: PreflightReport) -> list[str]:
+    """A pre-flight report as plain lines: rows, mapping, preview, enrichment fills, every rule's outcome."""
+    lines = [f"Read {report.rows_read:,} rows from the file."] if report.error is None or report.rows_read else []
+    if report.columns:
+        lines.append("Columns (file -> staging):")
+        lines += [f"  {c.file_column} -> {c.staging_column}" for c in report.columns]
+        if report.unfilled_columns:
+            lines.append(f"  left to their defaults: {', '.join(report.unfilled_columns)}")
+    if report.preview is not None:
+        lines.append(f"Preview (first {len(report.preview.rows)} rows, after enrichment):")
+        lines += _table_lines(tuple(name for name, _ in report.preview.columns), report.preview.rows)
+    if report.enrichment:
+        lines.append("Enrichment:")
+        lines += [
+            f"  {e.name}: {e.filled:,} value(s) filled, {e.still_missing:,} still missing" for e in report.enrichment
+        ]
+    if report.rules:
+        lines.append("Quality rules:")
+        for r in report.rules:
+            outcome = "PASS" if r.passed else r.severity
+            lines.append(f"  {outcome} {r.name} ({r.check_type}, {r.severity}): {r.message}")
+    if report.error is not None:
+        lines.append(f"Failed: {report.error.message}")
+        if report.error.hint:
+            lines.append(f"What to do: {report.error.hint}")
+    elif report.blocking_rules:
+        names = ", ".join(r.name for r in report.blocking_rules)
+        lines.append(f"Failed: the load would be stopped by data quality ({names}).")
+    else:
+        lines.append("The file would load.")
+    return lines
+
+
+def dry_run(import_name: str, file: Path, *, out: TextIO = sys.stdout) -> int:
+    """The pre-flight of ``file`` with ``import_name``: the real load path, rolled back; no Dagster run."""
+    from backend.runs.preflight import file_preflight
+
+    specs, pipeline, spec = _find_import(import_name)
+    if spec is None:
+        out.write(_unknown_import_message(import_name, specs) + "\n")
+        return EXIT_USAGE
+    out.write(f"Checking {file.name} with import {import_name} (pipeline {pipeline.pipeline_name}), dry run...\n")
+    report = file_preflight(spec, file, warehouse_url=os.environ.get("WAREHOUSE_URL") or None)
+    for line in _report_lines(report):
+        out.write(line + "\n")
+    out.write("Nothing was changed (dry run).\n")
+    return EXIT_OK if report.would_load else EXIT_FAILED
+
+
+def load_file(
+    import_name: str, path: str, *, force: bool = False, dry_run_only: bool = False, out: TextIO = sys.stdout
+) -> int:
+    """Run ``import_name``'s whole path on the file at ``path``; print progress and the outcome.
+
+    With ``dry_run_only`` nothing loads: the file gets the pre-flight check instead (see :func:`dry_run`).
+    """
     raw = Path(path)
     if not raw.exists() and not raw.is_symlink():
         out.write(f"There is no file at {path}.\n")
@@ -130,6 +193,8 @@ def load_file(import_name: str, path: str, *, force: bool = False, out: TextIO =
     except EngineError as exc:
         out.write(f"{exc.message}\n")
         return EXIT_USAGE
+    if dry_run_only:
+        return dry_run(import_name, file, out=out)
     specs, pipeline, spec = _find_import(import_name)
     if spec is None:
         out.write(_unknown_import_message(import_name, specs) + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, PipelineSpec
+from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, PipelineSpec, engine_rules
 from dagster_code import checks
 from dagster_code.engine.enrichment import apply_enrichment
 from dagster_code.engine.errors import EngineError
@@ -193,7 +193,7 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
                 )
 
         to_load: tuple[FileFingerprint, ...] = ()
-        enrichment, rules = checks.engine_rules(spec)
+        enrichment, rules = engine_rules(spec)
         enriched, results, halted = [], [], None
         try:
             paths = _resolve(spec, config)

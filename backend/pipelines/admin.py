@@ -5,6 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
 from simple_history.admin import SimpleHistoryAdmin
 
 from backend.pipelines.models import (
@@ -110,7 +113,7 @@ class PipelineConfigAdmin(SimpleHistoryAdmin):
         ("Status", {"fields": ("version", "created_at", "updated_at", "last_import_date", "definition_error")}),
     )
 
-    actions = ("run_now", "enable_sensor", "disable_sensor")
+    actions = ("run_now", "check_a_file", "enable_sensor", "disable_sensor")
 
     @admin.display(description="orchestrator", boolean=False)
     def definition_status(self, obj: PipelineConfig) -> str:
@@ -149,6 +152,14 @@ class PipelineConfigAdmin(SimpleHistoryAdmin):
         else:
             self.message_user(request, f"Started {len(runs)} run(s); follow them on the dashboard.", messages.SUCCESS)
 
+    @admin.action(description="Check a file (pre-flight, changes nothing)")
+    def check_a_file(self, request, queryset):
+        """The dashboard's "Check a file" page with the import chosen: one import at a time."""
+        if queryset.count() != 1:
+            self.message_user(request, "Choose one import to check a file against.", messages.WARNING)
+            return None
+        return redirect(f"{reverse('runs:check_file')}?{urlencode({'import': queryset.get().import_name})}")
+
     def _set_sensors(self, request, queryset, running: bool) -> None:
         from backend.runs import services
         from backend.runs.dagster_client import OrchestratorError, OrchestratorUnavailable
@@ -185,6 +196,22 @@ class DataQualityRuleAdmin(SimpleHistoryAdmin):
         ("What is checked", {"fields": ("target_table", "target_column", "check_type", "check_expression")}),
         ("What happens on failure", {"fields": ("severity",)}),
     )
+    actions = ("test_on_last_run",)
+
+    @admin.action(description="Test on last run")
+    def test_on_last_run(self, request, queryset):
+        """Each rule on the rows of the latest load into its table, in a rolled-back transaction."""
+        from backend.runs.preflight import quality_rule_try_on_last_run
+
+        for rule in queryset.order_by("rule_name"):
+            trial = quality_rule_try_on_last_run(rule)
+            if trial.result is None:
+                level = messages.WARNING
+            elif trial.result.passed:
+                level = messages.SUCCESS
+            else:
+                level = messages.ERROR if trial.result.severity == "FAIL" else messages.WARNING
+            self.message_user(request, trial.summary, level)
 
 
 @admin.register(DataEnrichmentRule)

@@ -235,3 +235,43 @@ def load_active_specs() -> LaunchpadSpecs:
     )
     quality, enrichment = _rule_specs()
     return group_imports([_import_spec(config, quality, enrichment) for config in configs])
+
+
+def import_spec_active(import_name: str) -> ImportSpec | None:
+    """One active import as the orchestrator sees it (with its staging table's active rules), else None."""
+    from backend.pipelines.models import PipelineConfig
+
+    config = (
+        PipelineConfig.objects.filter(import_name=import_name, is_active=True)
+        .select_related("on_success_deactivate_self_and_activate_import")
+        .prefetch_related("depends_on")
+        .first()
+    )
+    if config is None:
+        return None
+    quality, enrichment = _rule_specs()
+    return _import_spec(config, quality, enrichment)
+
+
+def engine_rules(spec: ImportSpec) -> tuple[list, list]:
+    """The import's active rules as the engine takes them (the staging asset and the pre-flight alike)."""
+    from dagster_code.engine.enrichment import EnrichmentRule
+    from dagster_code.engine.quality import QualityRule
+
+    enrichment = [
+        EnrichmentRule(
+            name=r.name,
+            staging_table=spec.staging_table,
+            target_column=r.target_column,
+            lookup_table=r.lookup_table,
+            staging_key=r.staging_key,
+            lookup_key=r.lookup_key,
+            lookup_value=r.lookup_value,
+        )
+        for r in spec.enrichment_rules
+    ]
+    quality = [
+        QualityRule(r.name, spec.staging_table, r.column, r.check_type, r.expression, r.severity)
+        for r in spec.quality_rules
+    ]
+    return enrichment, quality

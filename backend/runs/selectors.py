@@ -36,6 +36,13 @@ def pipeline_access(user) -> dict[str, PipelineAccess]:
     return access
 
 
+def import_names_runnable(user) -> list[str]:
+    """The active imports ``user`` may run, by pipeline then name."""
+    runnable = [name for name, access in pipeline_access(user).items() if access.can_run]
+    configs = PipelineConfig.objects.filter(is_active=True, pipeline_name__in=runnable)
+    return list(configs.order_by("pipeline_name", "import_name").values_list("import_name", flat=True))
+
+
 @dataclass(frozen=True)
 class ImportRow:
     import_name: str

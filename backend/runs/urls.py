@@ -9,6 +9,7 @@ urlpatterns = [
     path("runs/launch", views.launch, name="launch"),
     path("runs/status.json", views.status_json, name="status"),
     path("runs/history", views.history, name="history"),
+    path("check", views.check_file, name="check_file"),
     path("runs/<int:pk>/", views.detail, name="detail"),
     path("runs/<int:pk>/cancel", views.cancel, name="cancel"),
 ]

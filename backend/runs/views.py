@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backend.pipelines.models import PipelineConfig
-from backend.runs import selectors, services
+from backend.runs import preflight, selectors, services
 from backend.runs.dagster_client import OrchestratorError, OrchestratorUnavailable
 from backend.runs.models import ImportRun, RunStatus
 
@@ -192,4 +197,46 @@ def history(request: HttpRequest) -> HttpResponse:
             "statuses": RunStatus.choices,
             "filters": request.GET,
         },
+    )
+
+
+@contextmanager
+def _saved_upload(upload: UploadedFile) -> Iterator[Path]:
+    """The upload as a file of its own name in a private temporary folder, deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="launchpad-check-") as folder:
+        path = Path(folder) / (Path(upload.name or "").name or "upload")
+        with path.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        yield path
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def check_file(request: HttpRequest) -> HttpResponse:
+    """Check a file against an import before loading it: the real load path, rolled back."""
+    imports = selectors.import_names_runnable(request.user)
+    if not imports:
+        raise PermissionDenied("You may not run any import, so there is nothing to check a file against.")
+    chosen = request.POST.get("import_name", "") or request.GET.get("import", "")
+    report, problem, file_name = None, "", ""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        limit = settings.LAUNCHPAD_PREFLIGHT_MAX_MB
+        if not chosen:
+            problem = "Choose an import."
+        elif upload is None:
+            problem = "Choose a file to check."
+        elif upload.size > limit * 1024 * 1024:
+            problem = f"The file is larger than {limit} MB; check it with manage.py load_file --dry-run instead."
+        else:
+            spec = preflight.import_spec_runnable(request.user, chosen)
+            with _saved_upload(upload) as path:
+                file_name = path.name
+                report = preflight.file_preflight(spec, path)
+    return render(
+        request,
+        "runs/check_file.html",
+        {"imports": imports, "chosen": chosen, "report": report, "problem": problem, "file_name": file_name},
+        status=400 if problem else 200,
     )

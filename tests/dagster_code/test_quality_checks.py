@@ -129,3 +129,24 @@ def test_enrichment_fills_gaps_from_a_lookup_before_the_rules(rules, demo_wareho
     with psycopg.connect(demo_warehouse) as conn:
         regions = conn.execute("SELECT sale_id, region FROM dw.sales ORDER BY 1").fetchall()
     assert regions == [(1, "North"), (2, "South")]
+
+
+def test_a_failing_unique_rule_halts_with_its_counts(rules, demo_warehouse, incoming):
+    DataQualityRuleFactory(
+        rule_name="one_row_per_sale",
+        target_table="staging.daily_sales",
+        target_column="sale_id",
+        check_type="UNIQUE",
+        check_expression="",
+        severity="FAIL",
+    )
+    path = incoming / "sales_2024-01-08.csv"
+    path.write_text(HEADER + "5,2024-01-08,North,SKU-1,2,1.00\n5,2024-01-08,South,SKU-2,2,2.00\n")
+
+    result = _materialize(_definitions(demo_warehouse), [path])
+
+    assert not result.success
+    assert _evaluations(result)["one_row_per_sale"] is False
+    log = QualityRunLog.objects.get(dagster_run_id=result.run_id, rule_name="one_row_per_sale")
+    assert (log.outcome, log.failing_rows) == ("FAIL", 2)
+    assert _counts(demo_warehouse) == (0, 0)

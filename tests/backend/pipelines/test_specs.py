@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, load_active_specs
-from tests.factories import PipelineConfigFactory
+from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, import_spec_active, load_active_specs
+from tests.factories import DataEnrichmentRuleFactory, DataQualityRuleFactory, PipelineConfigFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -67,3 +67,20 @@ def test_specs_survive_a_json_round_trip_exactly():
 def test_unknown_specs_format_is_refused():
     with pytest.raises(ValueError, match="Unsupported specs format"):
         LaunchpadSpecs.from_json('{"format": 99, "imports": []}')
+
+
+def test_one_active_import_is_the_spec_the_orchestrator_builds_with_its_tables_active_rules():
+    PipelineConfigFactory(pipeline_name="A", import_name="sales", staging_table="staging.sales")
+    PipelineConfigFactory(pipeline_name="A", import_name="old", is_active=False)
+    DataQualityRuleFactory(rule_name="id_present", target_table="staging.sales")
+    DataQualityRuleFactory(rule_name="switched_off", target_table="staging.sales", is_active=False)
+    DataQualityRuleFactory(rule_name="other_table", target_table="staging.other")
+    DataEnrichmentRuleFactory(rule_name="category", target_staging_table="staging.sales")
+
+    spec = import_spec_active("sales")
+
+    assert spec == load_active_specs().imports[0]
+    assert [r.name for r in spec.quality_rules] == ["id_present"]
+    assert [r.name for r in spec.enrichment_rules] == ["category"]
+    assert import_spec_active("old") is None
+    assert import_spec_active("nope") is None
