@@ -10,11 +10,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from backend.pipelines.demo import create_demo_warehouse
+from backend.pipelines.demo import create_demo_rules, create_demo_warehouse
 from backend.pipelines.models import PipelinePermission
 from backend.runs.models import ImportRun
 from tests.e2e.conftest import make_demo_import
@@ -215,3 +216,39 @@ def test_the_dashboard_is_usable_with_the_keyboard(page, live_server, tmp_path):
     expect(button).to_be_enabled()
     expect(page.locator("#selection-hint")).to_have_text("1 selected.")
     assert ImportRun.objects.count() == 0
+
+
+def test_an_operator_checks_a_file_before_loading_it_and_nothing_changes(
+    page, live_server, tmp_path, settings, warehouse_url
+):
+    settings.WAREHOUSE_URL = warehouse_url
+    create_demo_warehouse(warehouse_url)
+    make_demo_import("daily_sales", tmp_path / "in")
+    create_demo_rules()
+    PipelinePermission.objects.create(
+        group=Group.objects.get(name="Operator"), pipeline_name="RetailSales", can_run=True
+    )
+    _user("op", "Operator")
+    bad = tmp_path / "sales_2024-03-01.csv"
+    bad.write_text(HEADER + "8001,2024-03-01,North,SKU-1,2,-4.00\n8002,2024-03-01,South,SKU-2,1,3.00\n")
+    with psycopg.connect(warehouse_url) as conn:
+        before = conn.execute(
+            "SELECT (SELECT count(*) FROM staging.daily_sales), (SELECT count(*) FROM dw.sales)"
+        ).fetchone()
+
+    _login(page, live_server, "op")
+    page.get_by_role("link", name="Check a file").click()
+    page.get_by_label("Import").select_option("daily_sales")
+    page.get_by_label("File").set_input_files(str(bad))
+    page.get_by_role("button", name="Check the file").click()
+
+    verdict = page.locator("#check-verdict")
+    expect(verdict).to_contain_text("Would be stopped")
+    expect(verdict).to_contain_text("sales_amount_not_negative")
+    expect(page.locator("#check-report")).to_contain_text("Nothing was changed")
+    assert "8001" in page.content()
+    with psycopg.connect(warehouse_url) as conn:
+        after = conn.execute(
+            "SELECT (SELECT count(*) FROM staging.daily_sales), (SELECT count(*) FROM dw.sales)"
+        ).fetchone()
+    assert after == before
