@@ -33,6 +33,8 @@ from launchpad_rules import CHECKS_WITHOUT_COLUMN, ParsedRule, RuleError, parse_
 
 SEVERITIES = ("FAIL", "WARN")
 _TEXT_TYPES = {"text", "character varying", "character"}  # UNIQUE groups these by hash first
+# UNIQUE sorts the run's values in memory: sorting 64-bit keys then grouping beats a hash table of every value
+_UNIQUE_SETTINGS = {"work_mem": "256MB", "enable_hashagg": "off"}
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,10 @@ def _unique_counts(
         destination=destination if c.parsed.against_destination else None,
     )
     try:
-        with conn.transaction():
+        with conn.transaction():  # rolled back on error, with the settings
+            previous = _set_local(conn, _UNIQUE_SETTINGS)
             failing, repeated, values, known, keys, counts, flags = conn.execute(query, {"run_id": run_id}).fetchone()
+            _set_local(conn, previous)
     except psycopg.Error as exc:
         raise _rule_error(c.rule, table, exc) from exc
     sample = tuple(
@@ -276,6 +280,16 @@ def _unique_counts(
         for key, n, flag in zip(keys or (), counts or (), flags or (), strict=True)
     )
     return _UniqueCounts(failing, repeated, values, known, sample)
+
+
+def _set_local(conn: psycopg.Connection, settings: Mapping[str, str]) -> dict[str, str]:
+    """Set ``settings`` for the current transaction; return their previous values, to put them back."""
+    names, values = list(settings), list(settings.values())
+    (previous,) = conn.execute(
+        "SELECT array_agg(current_setting(n) ORDER BY i) FROM unnest(%s::text[]) WITH ORDINALITY AS s(n, i)", (names,)
+    ).fetchone()
+    conn.execute("SELECT set_config(n, v, true) FROM unnest(%s::text[], %s::text[]) AS s(n, v)", (names, values))
+    return dict(zip(names, previous, strict=True))
 
 
 def _default_keys(c: _Checked, first_column: str) -> tuple[str, ...]:

@@ -129,33 +129,29 @@ def unique_query(table: str, column: str, *, hashed: bool, destination: str | No
 
     Returns one row: failing rows, rows in repeated values, repeated values, rows already in the
     destination, then the first 5 failing values (in order) with their row counts and whether known.
-    A window count per value keeps only the rows of repeated (or known) values, which are then grouped
-    exactly. ``hashed`` (text columns): the window partitions by a 64-bit hash of the value, which sorts
+    Without ``destination`` one grouping does it (:func:`_repeated_query`). With it, a window count per
+    value keeps only the rows of repeated (or known) values, which are then grouped exactly.
+    ``hashed`` (text columns): the window partitions by a 64-bit hash of the value, which sorts
     several times faster than text under a collation other than "C"; the hash follows the column's
     collation, so values equal under it still meet, and the exact grouping drops hash collisions.
     """
     col = column_identifier(column)
     key = sql.SQL("hashtextextended({}, 0)").format(col) if hashed else col
     parts = {"col": col, "key": key, "rows": run_rows(table)}
-    if destination:
-        parts["dest"] = table_identifier(destination)
-        candidates = sql.SQL(
-            "w AS (SELECT {col} AS k, {key} AS h, count(*) OVER (PARTITION BY {key}) AS hn {rows} "
-            "AND {col} IS NOT NULL), c AS (SELECT w.k FROM w LEFT JOIN "
-            "(SELECT DISTINCT {key} AS h FROM {dest} WHERE {col} IS NOT NULL) d "
-            "ON d.h = w.h WHERE w.hn > 1 OR d.h IS NOT NULL), "
-        ).format(**parts)
-        known = sql.SQL(
-            "SELECT g.k, g.n, d.k IS NOT NULL AS known FROM g LEFT JOIN (SELECT DISTINCT {col} AS k FROM {dest} "
-            "WHERE {col} IS NOT NULL AND {key} IN (SELECT {key_k} FROM g)) d ON d.k = g.k "
-            "WHERE g.n > 1 OR d.k IS NOT NULL"
-        ).format(key_k=sql.SQL("hashtextextended(k, 0)") if hashed else sql.SQL("k"), **parts)
-    else:
-        candidates = sql.SQL(
-            "c AS (SELECT k FROM (SELECT {col} AS k, count(*) OVER (PARTITION BY {key}) AS hn {rows} "
-            "AND {col} IS NOT NULL) w WHERE hn > 1), "
-        ).format(**parts)
-        known = sql.SQL("SELECT k, n, false AS known FROM g WHERE n > 1")
+    if not destination:
+        return _repeated_query(parts, hashed)
+    parts["dest"] = table_identifier(destination)
+    candidates = sql.SQL(
+        "w AS (SELECT {col} AS k, {key} AS h, count(*) OVER (PARTITION BY {key}) AS hn {rows} "
+        "AND {col} IS NOT NULL), c AS (SELECT w.k FROM w LEFT JOIN "
+        "(SELECT DISTINCT {key} AS h FROM {dest} WHERE {col} IS NOT NULL) d "
+        "ON d.h = w.h WHERE w.hn > 1 OR d.h IS NOT NULL), "
+    ).format(**parts)
+    known = sql.SQL(
+        "SELECT g.k, g.n, d.k IS NOT NULL AS known FROM g LEFT JOIN (SELECT DISTINCT {col} AS k FROM {dest} "
+        "WHERE {col} IS NOT NULL AND {key} IN (SELECT {key_k} FROM g)) d ON d.k = g.k "
+        "WHERE g.n > 1 OR d.k IS NOT NULL"
+    ).format(key_k=sql.SQL("hashtextextended(k, 0)") if hashed else sql.SQL("k"), **parts)
     return sql.SQL(
         "WITH {candidates}g AS (SELECT k, count(*) AS n FROM c GROUP BY k) "
         "SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE n > 1), 0), "
@@ -163,3 +159,18 @@ def unique_query(table: str, column: str, *, hashed: bool, destination: str | No
         "(array_agg(k ORDER BY k))[1:{size}], (array_agg(n ORDER BY k))[1:{size}], "
         "(array_agg(known ORDER BY k))[1:{size}] FROM ({known}) f"
     ).format(candidates=candidates, known=known, size=sql.Literal(SAMPLE_SIZE))
+
+
+def _repeated_query(parts: dict[str, sql.Composable], hashed: bool) -> sql.Composable:
+    """``unique_query`` without a destination: one grouping of the run's rows, same result row.
+
+    ``hashed``: the rows are grouped by the value's hash, then the value, so sorting compares 64-bit
+    integers and reaches the (collation-aware) text comparison only when two hashes are equal.
+    """
+    group = sql.SQL("{key}, {col}" if hashed else "{col}").format(**parts)
+    return sql.SQL(
+        "SELECT coalesce(sum(n), 0), coalesce(sum(n), 0), count(*), 0, "
+        "(array_agg(k ORDER BY k))[1:{size}], (array_agg(n ORDER BY k))[1:{size}], "
+        "(array_agg(false ORDER BY k))[1:{size}] "
+        "FROM (SELECT {col} AS k, count(*) AS n {rows} AND {col} IS NOT NULL GROUP BY {group} HAVING count(*) > 1) g"
+    ).format(group=group, size=sql.Literal(SAMPLE_SIZE), **parts)
