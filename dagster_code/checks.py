@@ -114,7 +114,9 @@ def log_outcomes(context, enriched: Sequence[EnrichmentResult], results: Sequenc
         context.log.info(f"Enrichment {r.name}: {r.filled:,} value(s) filled, {r.still_missing:,} still missing")
     for r in results:
         if r.passed:
-            context.log.info(f"Quality {r.name}: passed ({r.rows_checked:,} rows checked)")
+            context.log.info(
+                f"Quality {r.name}: passed ({r.rows_checked:,} row{'' if r.rows_checked == 1 else 's'} checked)"
+            )
         elif r.severity == "WARN":
             context.log.warning(f"Quality warning: {r.message}")
         else:

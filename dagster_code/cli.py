@@ -66,7 +66,11 @@ def _console_logger(stream: TextIO) -> dg.LoggerDefinition:
 
 
 def _instance() -> dg.DagsterInstance:
-    """The Dagster instance of this installation when one is configured, so the run shows in its UI."""
+    """The Dagster instance of this installation when one is configured, so the run shows in its UI.
+
+    The storage set-up's own log lines (alembic) are not the user's business here.
+    """
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     home = os.environ.get("DAGSTER_HOME")
     if home and (Path(home) / "dagster.yaml").is_file():
         return dg.DagsterInstance.get()
@@ -222,7 +226,8 @@ def load_file(
                     spec.staging_asset_name: StagingLoadConfig(
                         file_paths=[str(file)], source_folder=str(file.parent), force=force
                     )
-                }
+                },
+                loggers={"console": {}},  # only the plain logger: Dagster's own console log stays quiet
             ),
             instance=_instance(),
             tags={

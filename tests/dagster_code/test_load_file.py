@@ -69,6 +69,19 @@ def test_a_file_from_any_folder_goes_all_the_way_and_the_counts_are_printed(demo
     assert (entry.status, entry.rows, entry.source.split(":")[0]) == ("LOADED", 24, "cli")
 
 
+def test_only_plain_lines_reach_the_terminal(demo_pipeline, demo_warehouse, elsewhere, capfd):
+    path = Path(shutil.copy(DEMO_DIR / "sales_2024-01-01.csv", elsewhere / "plain.csv"))
+
+    code, output = run("daily_sales", str(path))
+
+    assert code == 0
+    terminal = capfd.readouterr()
+    for text in (output, terminal.out, terminal.err):
+        assert "STEP_START" not in text and "DEBUG" not in text and "dagster -" not in text
+        assert "alembic" not in text
+    assert "  plain.csv: 24 rows loaded into staging.daily_sales" in output
+
+
 def test_the_same_file_again_is_skipped_unless_forced(demo_pipeline, demo_warehouse, elsewhere):
     path = Path(shutil.copy(DEMO_DIR / "sales_2024-01-01.csv", elsewhere / "day1.csv"))
     assert run("daily_sales", str(path))[0] == 0
