@@ -78,3 +78,36 @@ class LoadedFileFactory(factory.django.DjangoModelFactory):
     dagster_run_id = "run-1"
     status = LoadedFile.Status.LOADED
     rows = 3
+
+
+def demo_region_and_quantity_rules(region_severity: str = "FAIL") -> None:
+    """Two rules on the demo staging table: a known region (FAIL by default) and a positive quantity (WARN)."""
+    DataQualityRuleFactory(
+        rule_name="known_region",
+        target_table="staging.daily_sales",
+        target_column="region",
+        check_type="IS_IN_SET",
+        check_expression='["North", "South", "East", "West"]',
+        severity=region_severity,
+    )
+    DataQualityRuleFactory(
+        rule_name="quantity_positive",
+        target_table="staging.daily_sales",
+        target_column="quantity",
+        check_type="RANGE",
+        check_expression='{"min": 1}',
+        severity="WARN",
+    )
+
+
+def demo_region_from_sku_rule() -> DataEnrichmentRule:
+    """Fill the demo's empty regions from dw.sku_regions (sku -> region)."""
+    return DataEnrichmentRuleFactory(
+        rule_name="region_from_sku",
+        target_staging_table="staging.daily_sales",
+        target_column_to_enrich="region",
+        lookup_table="dw.sku_regions",
+        lookup_key_column_staging="product_sku",
+        lookup_key_column_lookup="sku",
+        lookup_value_column="region",
+    )

@@ -16,7 +16,7 @@ from backend.pipelines.specs import import_spec_active
 from backend.runs.models import LoadedFile, PipelineRunLog, QualityRunLog
 from backend.runs.preflight import file_preflight
 from tests.dagster_code.conftest import DEMO_DIR
-from tests.factories import DataEnrichmentRuleFactory, DataQualityRuleFactory
+from tests.factories import DataQualityRuleFactory, demo_region_from_sku_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -222,15 +222,7 @@ def sales_rules(demo_pipeline, demo_warehouse):
         check_expression='["North", "South", "East", "West"]',
         severity="WARN",
     )
-    DataEnrichmentRuleFactory(
-        rule_name="region_from_sku",
-        target_staging_table="staging.daily_sales",
-        target_column_to_enrich="region",
-        lookup_table="dw.sku_regions",
-        lookup_key_column_staging="product_sku",
-        lookup_key_column_lookup="sku",
-        lookup_value_column="region",
-    )
+    demo_region_from_sku_rule()
     with psycopg.connect(demo_warehouse, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS dw.sku_regions")
         conn.execute("CREATE TABLE dw.sku_regions (sku text, region text)")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from backend.pipelines.models import DataEnrichmentRule
 from backend.pipelines.specs import load_active_specs
 from backend.runs.models import LoadedFile, PipelineRunLog, QualityRunLog
 from dagster_code.factory import build_definitions
 from dagster_code.resources import WarehouseResource
 from tests.dagster_code.conftest import drop_demo_file
 from tests.dagster_code.test_end_to_end import _materialize
-from tests.factories import DataQualityRuleFactory
+from tests.factories import DataQualityRuleFactory, demo_region_and_quantity_rules, demo_region_from_sku_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -42,22 +41,7 @@ def _evaluations(result) -> dict[str, bool]:
 
 @pytest.fixture
 def rules(demo_pipeline):
-    DataQualityRuleFactory(
-        rule_name="known_region",
-        target_table="staging.daily_sales",
-        target_column="region",
-        check_type="IS_IN_SET",
-        check_expression='["North", "South", "East", "West"]',
-        severity="FAIL",
-    )
-    DataQualityRuleFactory(
-        rule_name="quantity_positive",
-        target_table="staging.daily_sales",
-        target_column="quantity",
-        check_type="RANGE",
-        check_expression='{"min": 1}',
-        severity="WARN",
-    )
+    demo_region_and_quantity_rules()
 
 
 def test_each_rule_is_an_asset_check_on_the_staging_asset(rules, demo_warehouse):
@@ -111,15 +95,7 @@ def test_enrichment_fills_gaps_from_a_lookup_before_the_rules(rules, demo_wareho
     with psycopg.connect(demo_warehouse, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS dw.sku_regions (sku text PRIMARY KEY, region text)")
         conn.execute("INSERT INTO dw.sku_regions VALUES ('SKU-1', 'North') ON CONFLICT DO NOTHING")
-    DataEnrichmentRule.objects.create(
-        rule_name="region_from_sku",
-        target_staging_table="staging.daily_sales",
-        target_column_to_enrich="region",
-        lookup_table="dw.sku_regions",
-        lookup_key_column_staging="product_sku",
-        lookup_key_column_lookup="sku",
-        lookup_value_column="region",
-    )
+    demo_region_from_sku_rule()
     path = incoming / "sales_2024-01-07.csv"
     path.write_text(HEADER + "1,2024-01-07,,SKU-1,2,1.00\n2,2024-01-07,South,SKU-1,2,1.00\n")
 

@@ -13,7 +13,12 @@ from backend.pipelines.demo import create_demo_pipeline
 from backend.pipelines.models import PipelineConfig
 from backend.runs.models import ImportRun, PipelineRunLog, QualityRunLog
 from tests.backend.runs.conftest import HEADER, snapshot
-from tests.factories import DataQualityRuleFactory, PipelineConfigFactory, PipelinePermissionFactory, UserFactory
+from tests.factories import (
+    PipelineConfigFactory,
+    PipelinePermissionFactory,
+    UserFactory,
+    demo_region_and_quantity_rules,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,22 +33,7 @@ def people(demo_tables, tmp_path):
     create_demo_pipeline(tmp_path / "incoming")
     PipelineConfigFactory(pipeline_name="Stock", import_name="stock_levels")
     PipelineConfigFactory(pipeline_name="Secret", import_name="salaries")
-    DataQualityRuleFactory(
-        rule_name="known_region",
-        target_table="staging.daily_sales",
-        target_column="region",
-        check_type="IS_IN_SET",
-        check_expression='["North", "South", "East", "West"]',
-        severity="FAIL",
-    )
-    DataQualityRuleFactory(
-        rule_name="quantity_positive",
-        target_table="staging.daily_sales",
-        target_column="quantity",
-        check_type="RANGE",
-        check_expression='{"min": 1}',
-        severity="WARN",
-    )
+    demo_region_and_quantity_rules()
     operator = UserFactory(username="op")
     operator.groups.add(Group.objects.get(name="Operator"))
     PipelinePermissionFactory(user=operator, pipeline_name="Stock", can_run=False)
