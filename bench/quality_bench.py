@@ -9,8 +9,8 @@ throw-away schema:
 (b) 10 rules of mixed types (2 NOT_NULL, 2 UNIQUE, IS_IN_SET, 2 RANGE, REGEX, ROW_COUNT_MIN,
     CUSTOM_SQL) evaluated by ``dagster_code.engine.quality.evaluate_rules`` over those rows; each
     rule's failing count must equal the planted truth;
-(c) the whole path of one ``append`` import with a deduplication key: ``load_files`` (csv parser),
-    ``apply_enrichment`` (the product category of the ``--missing-category`` share of rows, default 30%,
+(c) the whole path of one ``append`` import with a deduplication key: ``load_files`` (csv parser) with
+    its enrichment rule (the product category of the ``--missing-category`` share of rows, default 30%,
     from a 5,000-row lookup table; a sixth of the SKUs are not in it), the 10 rules, and ``run_transform``
     (insert strategy; rows whose sale_id the destination already has are dropped first). Fills,
     rule counts, rows dropped and the destination's final row count are checked against the truth.
@@ -214,7 +214,9 @@ def _write_csv(path: Path, columns: list[pa.Array]) -> None:
 
 def code_fingerprint() -> str:
     digest = hashlib.sha256()
-    for name in ("quality.py", "quality_sql.py", "enrichment.py", "transform.py", "loader.py", "copy_stream.py"):
+    for name in (
+        "quality.py", "quality_sql.py", "enrichment.py", "transform.py", "loader.py", "copy_stream.py", "session.py"
+    ):  # fmt: skip
         digest.update((ROOT / "dagster_code" / "engine" / name).read_bytes())
     for name in ("expressions.py", "predicate.py"):
         digest.update((ROOT / "launchpad_rules" / name).read_bytes())
@@ -274,7 +276,7 @@ def time_rules(conn, table: str, run_id: str, truth: Truth) -> tuple[float, list
 
 def time_pipeline(conn, schema: str, path: str, run_id: str, truth: Truth) -> tuple[float, dict, list[str]]:
     """The whole path of one append import; seconds per phase and what does not match the truth."""
-    from dagster_code.engine.enrichment import EnrichmentRule, apply_enrichment
+    from dagster_code.engine.enrichment import EnrichmentRule
     from dagster_code.engine.loader import load_files
     from dagster_code.engine.parsers import get_parser
     from dagster_code.engine.quality import evaluate_rules
@@ -302,10 +304,10 @@ def time_pipeline(conn, schema: str, path: str, run_id: str, truth: Truth) -> tu
         options={},
         column_mapping=None,
         run_id=run_id,
+        enrichment=[enrichment],
     )
-    lap("load_s")
-    [filled] = apply_enrichment(conn, table=staging, run_id=run_id, rules=[enrichment])
-    lap("enrichment_s")
+    lap("load_and_enrichment_s")
+    [filled] = loaded.enrichment
     results = evaluate_rules(conn, table=staging, run_id=run_id, rules=quality_rules(staging, truth.rows))
     lap("rules_s")
     [moved] = run_transform(conn, [step], run_id)

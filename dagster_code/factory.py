@@ -15,7 +15,6 @@ import dagster as dg
 
 from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, PipelineSpec, engine_rules
 from dagster_code import checks
-from dagster_code.engine.enrichment import apply_enrichment
 from dagster_code.engine.errors import EngineError
 from dagster_code.engine.file_watch import scan_directory
 from dagster_code.engine.identifiers import identifier_parts
@@ -237,11 +236,12 @@ def build_staging_asset(spec: ImportSpec, active: Mapping[str, str] | None = Non
                             column_mapping=spec.column_mapping,
                             run_id=run_id,
                             progress=progress,
+                            enrichment=enrichment,
                         )
                         phases["parse"] = result.parse_seconds
                         phases["load"] = max(time.monotonic() - clock - result.parse_seconds, 0.0)
                         clock = time.monotonic()
-                        enriched = apply_enrichment(conn, table=spec.staging_table, run_id=run_id, rules=enrichment)
+                        enriched = result.enrichment
                         results = evaluate_rules(
                             conn,
                             table=spec.staging_table,

@@ -1,8 +1,10 @@
 """Load parsed files into a staging table with PostgreSQL COPY, in one transaction.
 
 Rows are streamed batch by batch (bounded memory). Every row gets the run's id in
-``dagster_run_id``; a retry of the same run first deletes its own earlier rows. Any
-error rolls the whole load back, so the staging table is left exactly as before.
+``dagster_run_id``; a retry of the same run first deletes its own earlier rows. Enrichment
+rules fill their columns in the stream where they can, else after the COPY (see
+:mod:`dagster_code.engine.enrichment`). Any error rolls the whole load back, so the staging
+table is left exactly as before.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dagster_code.engine.copy_stream import (
     copy_opening,
     copy_statement,
 )
+from dagster_code.engine.enrichment import EnrichmentResult, EnrichmentRule, apply_enrichment, stream_enricher
 from dagster_code.engine.errors import EngineError, LoadError, SchemaMismatchError
 from dagster_code.engine.identifiers import identifier_parts, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN, ColumnMapping, describe_table, map_columns
@@ -54,6 +57,8 @@ class LoadResult:
     files: tuple[FileLoad, ...]
     replaced_rows: int
     parse_seconds: float = 0.0  # time spent reading and parsing files, the rest of the load is COPY
+    enrichment: tuple[EnrichmentResult, ...] = ()
+    enriched_in_stream: bool = False
 
     @property
     def rows_loaded(self) -> int:
@@ -165,8 +170,9 @@ def load_files(
     run_id: str,
     progress: Progress | None = None,
     progress_every: int = PROGRESS_EVERY,
+    enrichment: Sequence[EnrichmentRule] = (),
 ) -> LoadResult:
-    """Load every file into ``table`` tagged with ``run_id``: all of them, or nothing.
+    """Load every file into ``table`` tagged with ``run_id``, ``enrichment`` applied: all of it, or nothing.
 
     ``progress(file name, rows so far)`` is called each time a file passes another ``progress_every`` rows.
     """
@@ -187,6 +193,7 @@ def load_files(
                 (run_id,),
             )
             replaced = cursor.rowcount
+            enricher = stream_enricher(conn, table=table, rules=enrichment)
             types = column_type_oids(conn, table)
             clock = [0.0]
             for path in files:
@@ -195,6 +202,9 @@ def load_files(
                 clock[0] += time.perf_counter() - started
                 parsed = replace(parsed, batches=_timed(iter(parsed.batches), clock))
                 targets = map_columns(Path(path).name, parsed.columns, column_mapping, staging)
+                if enricher is not None:
+                    parsed = replace(parsed, batches=enricher.batches(parsed.batches, targets))
+                    targets = enricher.columns(targets)
                 columns = [*targets, RUN_ID_COLUMN]
                 encoder = RowEncoder(columns, [types[c] for c in columns], run_id, binary=conn.info.encoding == "utf-8")
                 rows = _copy_file(
@@ -208,6 +218,16 @@ def load_files(
                     progress_every=progress_every,
                 )
                 loads.append(FileLoad(path=str(path), rows=rows))
+        if enricher is not None:
+            enriched = enricher.results()
+        else:
+            enriched = apply_enrichment(conn, table=table, run_id=run_id, rules=enrichment)
     return LoadResult(
-        table=table, run_id=run_id, files=tuple(loads), replaced_rows=max(replaced, 0), parse_seconds=clock[0]
+        table=table,
+        run_id=run_id,
+        files=tuple(loads),
+        replaced_rows=max(replaced, 0),
+        parse_seconds=clock[0],
+        enrichment=tuple(enriched),
+        enriched_in_stream=enricher is not None,
     )

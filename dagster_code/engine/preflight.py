@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from dagster_code.engine.enrichment import EnrichmentResult, EnrichmentRule, apply_enrichment
+from dagster_code.engine.enrichment import EnrichmentResult, EnrichmentRule
 from dagster_code.engine.errors import EngineError
 from dagster_code.engine.loader import load_files
 from dagster_code.engine.mapping import ColumnMapping, Preview, describe_table, map_columns, preview_rows
@@ -155,9 +155,10 @@ def _run(
         options=options,
         column_mapping=column_mapping,
         run_id=run_id,
+        enrichment=enrichment_rules,
     )
     found.rows_read = result.rows_loaded
-    found.enrichment = tuple(apply_enrichment(conn, table=staging_table, run_id=run_id, rules=enrichment_rules))
+    found.enrichment = result.enrichment
     found.rules = tuple(
         evaluate_rules(
             conn,

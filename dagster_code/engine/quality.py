@@ -19,22 +19,29 @@ SQL is built only from the parsed values: identifiers through ``psycopg.sql``, v
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from dagster_code.engine import quality_sql as q
 from dagster_code.engine.errors import ConfigError, QualityError
 from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN
+from dagster_code.engine.session import NO_JIT, local_settings
 from launchpad_rules import CHECKS_WITHOUT_COLUMN, ParsedRule, RuleError, parse_rule
 
 SEVERITIES = ("FAIL", "WARN")
 _TEXT_TYPES = {"text", "character varying", "character"}  # UNIQUE groups these by hash first
 # UNIQUE sorts the run's values in memory: sorting 64-bit keys then grouping beats a hash table of every value
-_UNIQUE_SETTINGS = {"work_mem": "256MB", "enable_hashagg": "off"}
+_COUNT_SETTINGS = {**NO_JIT, "work_mem": "256MB", "enable_hashagg": "off"}
+# On a large run, the branches of the statement run side by side, each whole in one process (a Parallel
+# Append): no partial scans inside a branch (a UNIQUE's partial groups of distinct values would not
+# shrink, workers would only add a merge), and no start-up cost standing in the way.
+_SIDE_BY_SIDE = {"parallel_setup_cost": "0", "min_parallel_table_scan_size": "1TB", "min_parallel_index_scan_size": "1TB"}
+# relative CPU per row of each row-level check, to balance the two scans
+_ROW_COSTS = {"NOT_NULL": 1, "RANGE": 2, "IS_IN_SET": 2, "CUSTOM_SQL": 3, "REGEX": 8}
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class RuleResult:
 class _Column:
     type_name: str
     category: str  # pg_type.typcategory: N number, D date/time, S text, B boolean, ...
+    type_oid: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,19 +110,17 @@ def evaluate_rules(
     columns = _table_columns(conn, table, what="staging table")
     with conn.transaction():
         checked = _check_rules(conn, rules, table, columns, key_columns, destination)
-        total, row_failures = _row_level_counts(conn, table, run_id, checked)
-        unique = {
-            id(c): _unique_counts(conn, table, run_id, c, destination) for c in checked if c.rule.check_type == "UNIQUE"
-        }
+        counts = _counts(conn, table, run_id, checked, destination)
+        total = counts.total
         first_column = next((name for name in columns if name != RUN_ID_COLUMN), "")
         results = []
         for c in checked:
             if c.rule.check_type == "UNIQUE":
-                results.append(_unique_result(c, total, unique[id(c)]))
+                results.append(_unique_result(c, total, counts.unique[id(c)]))
             elif c.rule.check_type == "ROW_COUNT_MIN":
                 results.append(_row_count_result(c, total))
             else:
-                failing = row_failures[id(c)]
+                failing = counts.failing[id(c)]
                 keys = tuple(key_columns) or _default_keys(c, first_column)
                 sample = _sample(conn, table, run_id, c, keys) if failing else ()
                 results.append(_row_result(c, total, failing, sample))
@@ -124,14 +130,14 @@ def evaluate_rules(
 def _table_columns(conn: psycopg.Connection, table: str, *, what: str) -> dict[str, _Column]:
     qualified = table_identifier(table).as_string(conn)
     rows = conn.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory FROM pg_attribute a "
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typcategory, a.atttypid FROM pg_attribute a "
         "JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
         "AND NOT a.attisdropped ORDER BY a.attnum",
         (qualified,),
     ).fetchall()
     if not rows:
         raise QualityError(f"The {what} {table} does not exist in the warehouse.")
-    return {name: _Column(type_name, category) for name, type_name, category in rows}
+    return {name: _Column(type_name, category, oid) for name, type_name, category, oid in rows}
 
 
 def _check_rules(
@@ -208,30 +214,114 @@ def _fails(c: _Checked, params: q.Params) -> sql.Composable:
     return q.fail_condition(c.rule.check_type, c.rule.column, c.parsed, params)
 
 
-def _row_level_counts(
-    conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked]
-) -> tuple[int, dict[int, int]]:
-    """One scan: the run's row count and, per row-level rule, how many rows fail it."""
-    row_level = [c for c in checked if q.is_row_level(c.rule.check_type)]
+@dataclass(frozen=True)
+class _UniqueCounts:
+    failing: int
+    repeated_rows: int
+    repeated_values: int
+    known_rows: int
+    sample: tuple[dict[str, Any], ...]
+
+
+@dataclass
+class _Counts:
+    total: int = 0
+    failing: dict[int, int] = field(default_factory=dict)  # row-level rules, by id() of the checked rule
+    unique: dict[int, _UniqueCounts] = field(default_factory=dict)
+
+
+def _branches(checked: Sequence[_Checked]) -> list[list[_Checked]]:
+    """Rules grouped into the branches of one statement: row-level rules in two scans of balanced cost, each UNIQUE alone.
+
+    The first branch always exists (it counts the run's rows, for ROW_COUNT_MIN and the messages).
+    """
+    row_level = sorted(
+        (c for c in checked if q.is_row_level(c.rule.check_type)), key=lambda c: -_ROW_COSTS.get(c.rule.check_type, 2)
+    )
+    scans: list[list[_Checked]] = [[], []] if len(row_level) > 1 else [[]]
+    for c in row_level:  # the costliest first, each to the lighter scan
+        min(scans, key=lambda scan: sum(_ROW_COSTS.get(r.rule.check_type, 2) for r in scan)).append(c)
+    return [*scans, *([c] for c in checked if c.rule.check_type == "UNIQUE")]
+
+
+def _branch_sql(
+    part: int, branch: Sequence[_Checked], table: str, params: q.Params, destination: str | None
+) -> sql.Composable:
+    if branch and branch[0].rule.check_type == "UNIQUE":
+        c = branch[0]
+        hashed = c.column.type_name.split("(")[0] in _TEXT_TYPES
+        dest = destination if c.parsed.against_destination else None
+        return q.unique_branch(part, table, c.rule.column, hashed=hashed, destination=dest)
+    return q.counts_branch(part, table, [_fails(c, params) for c in branch])
+
+
+def _counts(
+    conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked], destination: str | None
+) -> _Counts:
+    """Every count the rules need, from one statement whose branches PostgreSQL may run side by side."""
+    branches = _branches(checked)
     params = q.Params(run_id=run_id)
-    query = q.counts_query(table, [_fails(c, params) for c in row_level])
+    query = q.union_all([_branch_sql(i, b, table, params, destination) for i, b in enumerate(branches)])
+    settings = dict(_COUNT_SETTINGS)
+    if len(branches) > 1 and _large(conn, table):
+        settings.update(_SIDE_BY_SIDE)
     try:
-        with conn.transaction():
-            row = conn.execute(query, params).fetchone()
+        with conn.transaction(), local_settings(conn, settings):
+            rows = conn.execute(query, params).fetchall()
     except psycopg.Error as exc:
-        raise _which_rule_failed(conn, table, run_id, row_level, exc) from exc
-    return row[0], {id(c): n for c, n in zip(row_level, row[1:], strict=True)}
+        raise _which_rule_failed(conn, table, run_id, checked, destination, exc) from exc
+    counts = _Counts()
+    for part, numbers, keys, sizes, known in rows:
+        branch = branches[part]
+        if branch and branch[0].rule.check_type == "UNIQUE":
+            c = branch[0]
+            failing, repeated, values, known_rows = numbers
+            sample = tuple(
+                {c.rule.column: value, "rows": n, **({"in_destination": True} if flag else {})}
+                for value, n, flag in zip(_typed(conn, c.column, keys or ()), sizes or (), known or (), strict=True)
+            )
+            counts.unique[id(c)] = _UniqueCounts(failing, repeated, values, known_rows, sample)
+        else:
+            if part == 0:
+                counts.total = numbers[0]
+            counts.failing.update({id(c): n for c, n in zip(branch, numbers[1:], strict=True)})
+    return counts
+
+
+def _large(conn: psycopg.Connection, table: str) -> bool:
+    """Worth parallel workers: at least the table size from which PostgreSQL would scan it in parallel itself."""
+    (large,) = conn.execute(
+        "SELECT pg_relation_size(to_regclass(%s)) >= pg_size_bytes(current_setting('min_parallel_table_scan_size'))",
+        (table_identifier(table).as_string(conn),),
+    ).fetchone()
+    return bool(large)
+
+
+def _typed(conn: psycopg.Connection, column: _Column, values: Sequence[str | None]) -> list[Any]:
+    """Sample values, sent as text so every branch has one row type, back to the column's Python type."""
+    loader = conn.adapters.get_loader(column.type_oid, pq.Format.TEXT)
+    if loader is None:
+        return list(values)
+    load = loader(column.type_oid, conn).load
+    return [None if v is None else load(v.encode()) for v in values]
 
 
 def _which_rule_failed(
-    conn: psycopg.Connection, table: str, run_id: str, row_level: Sequence[_Checked], exc: psycopg.Error
+    conn: psycopg.Connection,
+    table: str,
+    run_id: str,
+    checked: Sequence[_Checked],
+    destination: str | None,
+    exc: psycopg.Error,
 ) -> QualityError:
-    """The combined query failed: run each rule alone to name the one PostgreSQL refused."""
-    for c in row_level:
+    """The statement failed: run each rule alone to name the one PostgreSQL refused."""
+    for c in checked:
+        if not (q.is_row_level(c.rule.check_type) or c.rule.check_type == "UNIQUE"):
+            continue
         params = q.Params(run_id=run_id)
         try:
-            with conn.transaction():
-                conn.execute(q.counts_query(table, [_fails(c, params)]), params)
+            with conn.transaction(), local_settings(conn, _COUNT_SETTINGS):
+                conn.execute(_branch_sql(0, [c], table, params, destination), params)
         except psycopg.Error as own:
             return _rule_error(c.rule, table, own)
     return QualityError(
@@ -247,49 +337,6 @@ def _rule_error(rule: QualityRule, table: str, exc: psycopg.Error) -> QualityErr
 
 def _primary(exc: psycopg.Error) -> str:
     return (exc.diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
-
-
-@dataclass(frozen=True)
-class _UniqueCounts:
-    failing: int
-    repeated_rows: int
-    repeated_values: int
-    known_rows: int
-    sample: tuple[dict[str, Any], ...]
-
-
-def _unique_counts(
-    conn: psycopg.Connection, table: str, run_id: str, c: _Checked, destination: str | None
-) -> _UniqueCounts:
-    """One grouped statement: values repeated within the run and, if asked, values the destination holds."""
-    query = q.unique_query(
-        table,
-        c.rule.column,
-        hashed=c.column.type_name.split("(")[0] in _TEXT_TYPES,
-        destination=destination if c.parsed.against_destination else None,
-    )
-    try:
-        with conn.transaction():  # rolled back on error, with the settings
-            previous = _set_local(conn, _UNIQUE_SETTINGS)
-            failing, repeated, values, known, keys, counts, flags = conn.execute(query, {"run_id": run_id}).fetchone()
-            _set_local(conn, previous)
-    except psycopg.Error as exc:
-        raise _rule_error(c.rule, table, exc) from exc
-    sample = tuple(
-        {c.rule.column: key, "rows": n, **({"in_destination": True} if flag else {})}
-        for key, n, flag in zip(keys or (), counts or (), flags or (), strict=True)
-    )
-    return _UniqueCounts(failing, repeated, values, known, sample)
-
-
-def _set_local(conn: psycopg.Connection, settings: Mapping[str, str]) -> dict[str, str]:
-    """Set ``settings`` for the current transaction; return their previous values, to put them back."""
-    names, values = list(settings), list(settings.values())
-    (previous,) = conn.execute(
-        "SELECT array_agg(current_setting(n) ORDER BY i) FROM unnest(%s::text[]) WITH ORDINALITY AS s(n, i)", (names,)
-    ).fetchone()
-    conn.execute("SELECT set_config(n, v, true) FROM unnest(%s::text[], %s::text[]) AS s(n, v)", (names, values))
-    return dict(zip(names, previous, strict=True))
 
 
 def _default_keys(c: _Checked, first_column: str) -> tuple[str, ...]:

@@ -109,10 +109,30 @@ def _bound(bound: object) -> object:
 # ------------------------------------------------------------------ statements
 
 
-def counts_query(table: str, conditions: Sequence[sql.Composable]) -> sql.Composable:
-    """One scan: ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition."""
+# Every branch of the rules' statement returns one row of this shape:
+# (part, numbers bigint[], sample values text[], their row counts bigint[], whether the destination holds them)
+
+
+def union_all(branches: Sequence[sql.Composable]) -> sql.Composable:
+    return sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(b) for b in branches)
+
+
+def counts_branch(part: int, table: str, conditions: Sequence[sql.Composable]) -> sql.Composable:
+    """One scan: numbers = ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition."""
     counts = [sql.SQL("count(*)")] + [sql.SQL("count(*) FILTER (WHERE {})").format(c) for c in conditions]
-    return sql.SQL("SELECT {} {}").format(sql.SQL(", ").join(counts), run_rows(table))
+    return sql.SQL(
+        "SELECT {part}::integer, ARRAY[{counts}]::bigint[], NULL::text[], NULL::bigint[], NULL::boolean[] {rows}"
+    ).format(part=sql.Literal(part), counts=sql.SQL(", ").join(counts), rows=run_rows(table))
+
+
+def unique_branch(part: int, table: str, column: str, *, hashed: bool, destination: str | None) -> sql.Composable:
+    """:func:`unique_query` as a branch: numbers = failing, repeated rows, repeated values, rows already known."""
+    return sql.SQL(
+        "SELECT {part}::integer, ARRAY[u.failing, u.repeated, u.vals, u.known]::bigint[], u.keys::text[], "
+        "u.counts::bigint[], u.flags FROM ({query}) AS u(failing, repeated, vals, known, keys, counts, flags)"
+    ).format(
+        part=sql.Literal(part), query=unique_query(table, column, hashed=hashed, destination=destination)
+    )
 
 
 def sample_query(table: str, keys: Sequence[str], condition: sql.Composable) -> sql.Composable:

@@ -17,6 +17,7 @@ from psycopg import sql
 from dagster_code.engine.errors import ConfigError, TransformError
 from dagster_code.engine.identifiers import column_identifier, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN, table_columns
+from dagster_code.engine.session import NO_JIT, local_settings
 
 LOCK_NAMESPACE = "launchpad:table:"
 
@@ -42,7 +43,8 @@ class TransformResult:
     duplicates_removed: int = 0
 
 
-Strategy = Callable[[psycopg.Cursor, TransformStep, str], None]
+# a strategy returns how many staging rows it took, when the statement tells (else they are counted first)
+Strategy = Callable[[psycopg.Cursor, TransformStep, str], int | None]
 _STRATEGIES: dict[str, Strategy] = {}
 
 
@@ -55,7 +57,7 @@ def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
 
 
 @register_strategy("insert")
-def insert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> None:
+def insert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> int:
     """Insert this run's staging rows into the columns both tables share."""
     shared = _shared_columns(cursor.connection, step)
     cols = sql.SQL(", ").join(column_identifier(c) for c in shared)
@@ -69,6 +71,7 @@ def insert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) ->
         ),
         (run_id,),
     )
+    return max(cursor.rowcount, 0)
 
 
 def _shared_columns(conn: psycopg.Connection, step: TransformStep) -> list[str]:
@@ -165,6 +168,13 @@ def _count(cursor: psycopg.Cursor, table: str, run_id: str | None = None) -> int
     return cursor.execute(query, (run_id,)).fetchone()[0]
 
 
+def _has_rows(cursor: psycopg.Cursor, table: str, run_id: str) -> bool:
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} = %s)").format(
+        table_identifier(table), sql.Identifier(RUN_ID_COLUMN)
+    )
+    return cursor.execute(query, (run_id,)).fetchone()[0]
+
+
 def _truncate(cursor: psycopg.Cursor, tables: Sequence[str]) -> None:
     for table in tables:
         cursor.execute(sql.SQL("TRUNCATE TABLE {}").format(table_identifier(table)))
@@ -176,12 +186,15 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
         return []
     replace_tables = sorted({s.destination_table for s in steps if s.load_method == "replace"})
     try:
-        with conn.transaction(), conn.cursor() as cursor:
+        with conn.transaction(), conn.cursor() as cursor, local_settings(conn, NO_JIT):
             for table in sorted({s.destination_table for s in steps}):
                 table_columns(conn, table)  # a clear error when the destination is missing
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_NAMESPACE + table,))
-            staging_rows = {s.import_name: _count(cursor, s.staging_table, run_id) for s in steps}
-            empty_replace = [s for s in steps if s.load_method == "replace" and staging_rows[s.import_name] == 0]
+            # a procedure may clear staging: count its rows now; a strategy's are counted as it takes them
+            staging_rows = {s.import_name: _count(cursor, s.staging_table, run_id) for s in steps if s.procedure}
+            empty_replace = [
+                s for s in steps if s.load_method == "replace" and not _has_rows(cursor, s.staging_table, run_id)
+            ]
             if empty_replace:
                 names = ", ".join(f"{s.import_name} ({s.destination_table})" for s in empty_replace)
                 raise TransformError(
@@ -212,7 +225,10 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     strategy = _STRATEGIES.get(step.strategy)
                     if strategy is None:
                         raise ConfigError(f"Unknown transform strategy '{step.strategy}'.")
-                    strategy(cursor, step, run_id)
+                    moved = strategy(cursor, step, run_id)
+                    if moved is None:
+                        moved = _count(cursor, step.staging_table, run_id)
+                    staging_rows[step.import_name] = removed.get(step.import_name, 0) + moved
             return [
                 TransformResult(
                     import_name=s.import_name,
