@@ -8,8 +8,8 @@ earlier one filled).
 Two ways, one result. :func:`stream_enricher` fills each batch of the file before COPY, when
 that provably gives what the UPDATE would: text keys compared byte for byte (same deterministic
 collation on both sides), a lookup value of exactly the target column's type (its text form is
-read back by the same input function), no defaults on the columns involved (a column missing from a
-file is NULL either way) and a lookup of at most ``STREAM_MAX_KEYS`` keys, held in memory.
+read back by the same input function), no defaults on the columns involved (so every file
+maps a column to each) and a lookup of at most ``STREAM_MAX_KEYS`` keys, held in memory.
 Otherwise :func:`apply_enrichment` runs one ``UPDATE`` per rule after the load. Either way all rules
 apply or none: the load's transaction, or a savepoint in the caller's.
 """
@@ -163,31 +163,22 @@ class StreamEnricher:
         self._filled = [0] * len(self._lookups)
         self._missing = dict.fromkeys((lk.rule.target_column for lk in self._lookups), 0)
 
-    @property
-    def targets(self) -> tuple[str, ...]:
-        return tuple(self._missing)
-
-    def columns(self, mapped: Sequence[str]) -> list[str]:
-        """The COPY's columns: the file's mapped columns, then target columns the file lacks (filled or NULL)."""
-        return [*mapped, *(c for c in self._missing if c not in mapped)]
-
     def batches(self, batches: Iterable[pa.RecordBatch], mapped: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        """``batches`` (one column per name of ``mapped``) with the targets filled, in ``columns(mapped)`` order."""
-        names = self.columns(mapped)
+        """``batches`` (one column per name of ``mapped``) with the targets filled.
+
+        Key and target columns have no default, so every file maps a column to each of them.
+        """
         for batch in batches:
             columns = dict(zip(mapped, batch.columns, strict=True))
-            rows = batch.num_rows
             for i, lookup in enumerate(self._lookups):
-                target = columns.get(lookup.rule.target_column)
-                if target is None:
-                    target = pa.nulls(rows, pa.string())
+                target = columns[lookup.rule.target_column]
                 if target.null_count:
-                    target, filled = _fill_batch(target, columns.get(lookup.rule.staging_key), lookup)
+                    target, filled = _fill_batch(target, columns[lookup.rule.staging_key], lookup)
                     self._filled[i] += filled
-                columns[lookup.rule.target_column] = target
+                    columns[lookup.rule.target_column] = target
             for name in self._missing:
                 self._missing[name] += columns[name].null_count
-            yield pa.RecordBatch.from_arrays([columns[n] for n in names], names=names)
+            yield pa.RecordBatch.from_arrays([columns[n] for n in mapped], names=list(mapped))
 
     def results(self) -> list[EnrichmentResult]:
         return [
@@ -196,8 +187,8 @@ class StreamEnricher:
         ]
 
 
-def _fill_batch(target: pa.Array, key: pa.Array | None, lookup: _Lookup) -> tuple[pa.Array, int]:
-    if key is None or key.null_count == len(key):
+def _fill_batch(target: pa.Array, key: pa.Array, lookup: _Lookup) -> tuple[pa.Array, int]:
+    if key.null_count == len(key):
         return target, 0
     found = pc.index_in(key, value_set=lookup.keys.cast(key.type))
     values = lookup.values.cast(target.type).take(found)
@@ -206,7 +197,7 @@ def _fill_batch(target: pa.Array, key: pa.Array | None, lookup: _Lookup) -> tupl
 
 
 def stream_enricher(
-    conn: psycopg.Connection, *, table: str, rules: Sequence[EnrichmentRule], max_keys: int = STREAM_MAX_KEYS
+    conn: psycopg.Connection, *, table: str, rules: Sequence[EnrichmentRule], max_keys: int | None = None
 ) -> StreamEnricher | None:
     """A :class:`StreamEnricher` for ``rules`` when the stream gives the UPDATE's result, else None.
 
@@ -227,7 +218,7 @@ def stream_enricher(
         return None
     lookups = []
     for rule in rules:
-        pairs = _lookup_pairs(conn, rule, max_keys)
+        pairs = _lookup_pairs(conn, rule, STREAM_MAX_KEYS if max_keys is None else max_keys)
         if pairs is None:
             return None
         keys, values = zip(*pairs, strict=True) if pairs else ((), ())
@@ -251,7 +242,7 @@ def _column_facts(conn: psycopg.Connection, table: str) -> dict[str, _Fact]:
         "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
         (table_identifier(table).as_string(conn),),
     ).fetchall()
-    return {name: _Fact(type_name, collation, deterministic, plain) for name, type_name, collation, deterministic, plain in rows}
+    return {name: _Fact(*facts) for name, *facts in rows}
 
 
 def _streamable(rule: EnrichmentRule, staging: dict[str, _Fact], lookup: dict[str, _Fact]) -> bool:

@@ -204,7 +204,6 @@ def load_files(
                 targets = map_columns(Path(path).name, parsed.columns, column_mapping, staging)
                 if enricher is not None:
                     parsed = replace(parsed, batches=enricher.batches(parsed.batches, targets))
-                    targets = enricher.columns(targets)
                 columns = [*targets, RUN_ID_COLUMN]
                 encoder = RowEncoder(columns, [types[c] for c in columns], run_id, binary=conn.info.encoding == "utf-8")
                 rows = _copy_file(

@@ -1,10 +1,12 @@
-"""Quality rules over one run's staging rows, set-based, in as few scans of the table as possible.
+"""Quality rules over one run's staging rows, set-based, in one statement.
 
-Every row-level rule (NOT_NULL, IS_IN_SET, RANGE, REGEX, CUSTOM_SQL) is one
-``count(*) FILTER (WHERE <fails>)`` of a single query, whose ``count(*)`` also answers ROW_COUNT_MIN;
-each UNIQUE rule adds one grouped query (joined with the destination's keys when asked). Rows
-failing a rule are sampled (5 at most) only for rules that fail. Only rows tagged with the run's
-id are read.
+The statement is a UNION ALL of branches: the row-level rules (NOT_NULL, IS_IN_SET, RANGE, REGEX,
+CUSTOM_SQL) as ``count(*) FILTER (WHERE <fails>)`` columns of two scans of balanced cost (the first
+one's ``count(*)`` also answers ROW_COUNT_MIN), and one grouping per UNIQUE rule (joined with the
+destination's keys when asked). On a run large enough for PostgreSQL to scan in parallel, the
+branches run side by side in parallel workers (a Parallel Append), each branch whole in one
+process. Rows failing a rule are sampled (5 at most) only for rules that fail. Only rows tagged
+with the run's id are read.
 
 NULL values: NOT_NULL fails on NULL; every other check lets NULL pass (as SQL ``CHECK``
 constraints do). A CUSTOM_SQL condition that is NULL for a row passes. UNIQUE ignores NULLs and
@@ -39,7 +41,11 @@ _COUNT_SETTINGS = {**NO_JIT, "work_mem": "256MB", "enable_hashagg": "off"}
 # On a large run, the branches of the statement run side by side, each whole in one process (a Parallel
 # Append): no partial scans inside a branch (a UNIQUE's partial groups of distinct values would not
 # shrink, workers would only add a merge), and no start-up cost standing in the way.
-_SIDE_BY_SIDE = {"parallel_setup_cost": "0", "min_parallel_table_scan_size": "1TB", "min_parallel_index_scan_size": "1TB"}
+_SIDE_BY_SIDE = {
+    "parallel_setup_cost": "0",
+    "min_parallel_table_scan_size": "1TB",
+    "min_parallel_index_scan_size": "1TB",
+}
 # relative CPU per row of each row-level check, to balance the two scans
 _ROW_COSTS = {"NOT_NULL": 1, "RANGE": 2, "IS_IN_SET": 2, "CUSTOM_SQL": 3, "REGEX": 8}
 
@@ -231,7 +237,7 @@ class _Counts:
 
 
 def _branches(checked: Sequence[_Checked]) -> list[list[_Checked]]:
-    """Rules grouped into the branches of one statement: row-level rules in two scans of balanced cost, each UNIQUE alone.
+    """Rules as branches of one statement: row-level rules in two scans of balanced cost, each UNIQUE alone.
 
     The first branch always exists (it counts the run's rows, for ROW_COUNT_MIN and the messages).
     """

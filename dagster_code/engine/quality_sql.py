@@ -130,9 +130,7 @@ def unique_branch(part: int, table: str, column: str, *, hashed: bool, destinati
     return sql.SQL(
         "SELECT {part}::integer, ARRAY[u.failing, u.repeated, u.vals, u.known]::bigint[], u.keys::text[], "
         "u.counts::bigint[], u.flags FROM ({query}) AS u(failing, repeated, vals, known, keys, counts, flags)"
-    ).format(
-        part=sql.Literal(part), query=unique_query(table, column, hashed=hashed, destination=destination)
-    )
+    ).format(part=sql.Literal(part), query=unique_query(table, column, hashed=hashed, destination=destination))
 
 
 def sample_query(table: str, keys: Sequence[str], condition: sql.Composable) -> sql.Composable:
@@ -184,13 +182,16 @@ def unique_query(table: str, column: str, *, hashed: bool, destination: str | No
 def _repeated_query(parts: dict[str, sql.Composable], hashed: bool) -> sql.Composable:
     """``unique_query`` without a destination: one grouping of the run's rows, same result row.
 
-    ``hashed``: the rows are grouped by the value's hash, then the value, so sorting compares 64-bit
-    integers and reaches the (collation-aware) text comparison only when two hashes are equal.
+    ``hashed``: the rows are first grouped by the value's 64-bit hash alone (sorting integers, not
+    text); only rows whose hash repeats are then grouped by the value itself, which drops collisions.
     """
-    group = sql.SQL("{key}, {col}" if hashed else "{col}").format(**parts)
+    rows = parts["rows"]
+    if hashed:
+        rows = sql.SQL("{rows} AND {key} IN (SELECT {key} {rows} AND {col} IS NOT NULL GROUP BY 1 HAVING count(*) > 1)")
+        rows = rows.format(**parts)
     return sql.SQL(
         "SELECT coalesce(sum(n), 0), coalesce(sum(n), 0), count(*), 0, "
         "(array_agg(k ORDER BY k))[1:{size}], (array_agg(n ORDER BY k))[1:{size}], "
         "(array_agg(false ORDER BY k))[1:{size}] "
-        "FROM (SELECT {col} AS k, count(*) AS n {rows} AND {col} IS NOT NULL GROUP BY {group} HAVING count(*) > 1) g"
-    ).format(group=group, size=sql.Literal(SAMPLE_SIZE), **parts)
+        "FROM (SELECT {col} AS k, count(*) AS n {rows} AND {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1) g"
+    ).format(size=sql.Literal(SAMPLE_SIZE), col=parts["col"], rows=rows)

@@ -135,23 +135,31 @@ def _remove_known_rows(cursor: psycopg.Cursor, step: TransformStep, run_id: str)
 
     Keys match NULL to NULL. Rows whose key has no NULL are matched with ``=``, which PostgreSQL can
     hash (``IS NOT DISTINCT FROM`` cannot: it would compare every staging row with every destination
-    row); only the rows with a NULL in their key are matched NULL-safely, in a second statement.
+    row); only the rows with a NULL in their key are matched NULL-safely, in a second statement that
+    runs only when some destination key holds a NULL (a check PostgreSQL makes once, before any scan).
     """
+    dest = table_identifier(step.destination_table)
+
+    def some_null(alias: str) -> sql.Composable:
+        return sql.SQL(" OR ").join(
+            sql.SQL("{}.{} IS NULL").format(sql.Identifier(alias), column_identifier(k)) for k in step.dedup_key
+        )
+
     equal = sql.SQL(" AND ").join(
         sql.SQL("d.{} = s.{}").format(column_identifier(k), column_identifier(k)) for k in step.dedup_key
     )
-    some_null = sql.SQL(" OR ").join(sql.SQL("s.{} IS NULL").format(column_identifier(k)) for k in step.dedup_key)
+    null_safe = sql.SQL("({}) AND EXISTS (SELECT 1 FROM {} AS n WHERE {})").format(some_null("s"), dest, some_null("n"))
     removed = 0
-    for condition, match in ((sql.SQL("TRUE"), equal), (some_null, _key_match("d", "s", step.dedup_key))):
+    for condition, match in ((sql.SQL("TRUE"), equal), (null_safe, _key_match("d", "s", step.dedup_key))):
         cursor.execute(
             sql.SQL(
-                "DELETE FROM {stg} AS s WHERE s.{run} = %s AND ({condition}) "
+                "DELETE FROM {stg} AS s WHERE s.{run} = %s AND {condition} "
                 "AND EXISTS (SELECT 1 FROM {dest} AS d WHERE {match})"
             ).format(
                 stg=table_identifier(step.staging_table),
                 run=sql.Identifier(RUN_ID_COLUMN),
                 condition=condition,
-                dest=table_identifier(step.destination_table),
+                dest=dest,
                 match=match,
             ),
             (run_id,),
