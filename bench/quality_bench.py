@@ -287,7 +287,7 @@ def time_pipeline(conn, schema: str, path: str, run_id: str, truth: Truth) -> tu
         "category_from_products", staging, "product_category", f"{schema}.products", "product_sku", "sku", "category"
     )
     step = TransformStep("bench_sales", staging, destination, "append", strategy="insert", dedup_key=("sale_id",))
-    phases: dict[str, float] = {}
+    phases: dict[str, float | bool] = {}
     clock = started = time.perf_counter()
 
     def lap(name: str) -> None:
@@ -308,6 +308,7 @@ def time_pipeline(conn, schema: str, path: str, run_id: str, truth: Truth) -> tu
     )
     lap("load_and_enrichment_s")
     [filled] = loaded.enrichment
+    phases["enriched_in_stream"] = loaded.enriched_in_stream
     results = evaluate_rules(conn, table=staging, run_id=run_id, rules=quality_rules(staging, truth.rows))
     lap("rules_s")
     [moved] = run_transform(conn, [step], run_id)
