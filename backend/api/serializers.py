@@ -106,7 +106,9 @@ class PipelinePermissionSerializer(ValidatedModelSerializer):
 
 
 class ImportRunSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who asked for it (empty: a file sensor)."
+    )
     is_finished = serializers.BooleanField(read_only=True)
 
     class Meta:
