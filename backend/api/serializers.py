@@ -16,7 +16,7 @@ from backend.pipelines.models import (
     PipelineConfig,
     PipelinePermission,
 )
-from backend.runs.models import ImportRun, PipelineRunLog, QualityRunLog
+from backend.runs.models import CodeLocationReload, ImportRun, PipelineRunLog, QualityRunLog
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
@@ -154,3 +154,18 @@ class QualityRunLogSerializer(serializers.ModelSerializer):
         model = QualityRunLog
         fields = "__all__"
         read_only_fields = [f.name for f in QualityRunLog._meta.fields]
+
+
+class CodeLocationReloadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CodeLocationReload
+        fields = ["requested_at", "finished_at", "ok", "error"]
+        read_only_fields = fields
+
+
+class CodeLocationSerializer(serializers.Serializer):
+    reload_pending = serializers.BooleanField(
+        allow_null=True,
+        help_text="A reload is scheduled after a recent change and has not started (null: the queue is down).",
+    )
+    last_reload = CodeLocationReloadSerializer(allow_null=True, help_text="The latest reload, finished or not.")

@@ -19,5 +19,6 @@ router.register("quality-logs", views.QualityRunLogViewSet, basename="quality-lo
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("code-location/", views.CodeLocationView.as_view(), name="code-location"),
     path("", include(router.urls)),
 ]

@@ -8,6 +8,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from backend.api import filters, permissions, serializers
 from backend.api.errors import Conflict, ServiceUnavailable
@@ -20,7 +21,7 @@ from backend.pipelines.models import (
 )
 from backend.runs import selectors, services
 from backend.runs.dagster_client import OrchestratorUnavailable
-from backend.runs.models import ImportRun, PipelineRunLog, QualityRunLog
+from backend.runs.models import CodeLocationReload, ImportRun, PipelineRunLog, QualityRunLog
 
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: `error.fields` names each field and what is wrong."),
@@ -291,3 +292,19 @@ class QualityRunLogViewSet(viewsets.ReadOnlyModelViewSet):
             pipeline_name__in=permissions.pipelines_visible(self.request.user)
         ).values("import_name")
         return QualityRunLog.objects.filter(import_name__in=imports).order_by("-id")
+
+
+class CodeLocationView(APIView):
+    """Whether the orchestrator has picked up the latest configuration changes."""
+
+    @extend_schema(
+        summary="Code location status",
+        description="A saved change reaches Dagster with a reload a few seconds later. Before running an import "
+        "you just created or changed, wait until `reload_pending` is false and `last_reload` finished after "
+        "your change with `ok: true` (a failed reload says why in `error`).",
+        responses={200: serializers.CodeLocationSerializer, 401: ERRORS[401]},
+    )
+    def get(self, request: Request) -> Response:
+        last = CodeLocationReload.objects.order_by("-requested_at", "-id").first()
+        data = {"reload_pending": services.code_location_reload_pending(), "last_reload": last}
+        return Response(serializers.CodeLocationSerializer(data).data)

@@ -314,6 +314,14 @@ def _enqueue_reload() -> None:
         )
 
 
+def code_location_reload_pending() -> bool | None:
+    """Whether a reload is scheduled and has not started yet (None when the task queue cannot be asked)."""
+    try:
+        return bool(_redis().exists(RELOAD_PENDING_KEY))
+    except redis.RedisError:
+        return None
+
+
 def code_location_reload(client: DagsterClient | None = None) -> CodeLocationReload:
     """Reload the code location now, record the result, then align sensors with their configs."""
     try:

@@ -335,6 +335,58 @@ def read_only_webserver(dagster_stack: DagsterStack) -> Iterator[str]:
         dagster_stack.processes.pop("read-only-webserver")
 
 
+@pytest.fixture
+def celery_worker(dagster_stack) -> Iterator[subprocess.Popen]:
+    """A real Celery worker with its beat (status sync every 2 s) on the test databases and the stack."""
+    env = {
+        **os.environ,
+        **dagster_stack.env,
+        "DATABASE_URL": dagster_stack.database_url,
+        "WAREHOUSE_URL": dagster_stack.warehouse_url,
+        "DAGSTER_GRAPHQL_URL": dagster_stack.graphql_url,
+        "LAUNCHPAD_RELOAD_ON_SAVE": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    celery = str(BIN_DIR / "celery")
+    subprocess.run([celery, "-A", "backend", "purge", "-f"], env=env, cwd=BASE_DIR, capture_output=True, timeout=60)
+    # a reload the purge dropped would otherwise hold the "reload pending" flag until it expires
+    from backend.runs.services import RELOAD_PENDING_KEY, _redis
+
+    _redis().delete(RELOAD_PENDING_KEY)
+    log_path = dagster_stack.log_dir / "celery-worker.log"
+    with open(log_path, "ab") as log:
+        worker = subprocess.Popen(
+            [
+                celery,
+                "-A",
+                "backend",
+                "worker",
+                "-B",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(dagster_stack.log_dir / "beat-schedule"),
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=env,
+            cwd=BASE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield worker
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
 def wait_for_run(
     client: DagsterClient, run_id: str, statuses: frozenset[str] = TERMINAL_STATUSES, timeout: float = 120
 ) -> RunInfo:

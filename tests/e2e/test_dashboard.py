@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -45,54 +41,6 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1200, "height": 900}}
-
-
-@pytest.fixture
-def celery_worker(dagster_stack) -> Iterator[subprocess.Popen]:
-    """A real Celery worker with its beat (status sync every 2 s) on the test databases and the stack."""
-    env = {
-        **os.environ,
-        **dagster_stack.env,
-        "DATABASE_URL": dagster_stack.database_url,
-        "WAREHOUSE_URL": dagster_stack.warehouse_url,
-        "DAGSTER_GRAPHQL_URL": dagster_stack.graphql_url,
-        "LAUNCHPAD_RELOAD_ON_SAVE": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    celery = str(Path(sys.executable).parent / "celery")
-    subprocess.run([celery, "-A", "backend", "purge", "-f"], env=env, cwd=ROOT, capture_output=True, timeout=60)
-    log_path = dagster_stack.log_dir / "celery-worker.log"
-    with open(log_path, "ab") as log:
-        worker = subprocess.Popen(
-            [
-                celery,
-                "-A",
-                "backend",
-                "worker",
-                "-B",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(dagster_stack.log_dir / "beat-schedule"),
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield worker
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
 
 
 @pytest.fixture
