@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from backend.pipelines.models import AnalyticsConfig, DataQualityRule, PipelineConfig
+from backend.pipelines.models import AnalyticsConfig, DataQualityRule, PipelineConfig, PipelinePermission
 from backend.runs.models import ImportRun, PipelineRunLog, QualityRunLog
 from tests.factories import (
     DataEnrichmentRuleFactory,
@@ -51,11 +51,11 @@ def role_user(username: str, role: str, *, staff: bool = False):
 @pytest.fixture
 def world():
     """Pipelines Sales and Finance, a rule and a run on each; one user per role (grants on Sales only)."""
-    PipelineConfigFactory(pipeline_name="Sales", import_name="daily_sales", staging_table="staging.daily_sales")
-    PipelineConfigFactory(pipeline_name="Finance", import_name="ledger", staging_table="staging.ledger")
-    DataQualityRuleFactory(rule_name="sales_id_present", target_table="staging.daily_sales")
-    DataQualityRuleFactory(rule_name="ledger_id_present", target_table="staging.ledger")
-    DataEnrichmentRuleFactory(rule_name="sales_category", target_staging_table="staging.daily_sales")
+    PipelineConfigFactory(pipeline_name="Sales", import_name="daily_sales", staging_table="staging.api_sales")
+    PipelineConfigFactory(pipeline_name="Finance", import_name="ledger", staging_table="staging.api_ledger")
+    DataQualityRuleFactory(rule_name="sales_id_present", target_table="staging.api_sales")
+    DataQualityRuleFactory(rule_name="ledger_id_present", target_table="staging.api_ledger")
+    DataEnrichmentRuleFactory(rule_name="sales_category", target_staging_table="staging.api_sales")
     AnalyticsConfig.objects.create(
         target_table="dw.fact_sales",
         date_column="sale_date",
@@ -176,6 +176,32 @@ OBJECTS = {
 
 
 @pytest.mark.parametrize("who", USERS)
+def test_each_kind_of_object_can_be_read_by_who_may_list_it(world, who):
+    client = client_for(world, who)
+    _, runs = world
+    log = PipelineRunLog.objects.get(import_name="daily_sales").pk
+    quality = QualityRunLog.objects.get(import_name="daily_sales").pk
+    analytics = AnalyticsConfig.objects.get().pk
+    grant = PipelinePermission.objects.filter(group__name="Viewer").first().pk
+    expected = {
+        "/api/enrichment-rules/sales_category/": 200,
+        f"/api/run-logs/{log}/": 200,
+        f"/api/quality-logs/{quality}/": 200,
+        f"/api/analytics-configs/{analytics}/": 200,
+        f"/api/permissions/{grant}/": 200 if who == "admin" else 403,
+        "/api/code-location/": 200,
+    }
+    for url, status in expected.items():
+        if who == "anonymous":
+            status = 401
+        elif who == "other" and (url.startswith(("/api/enrichment", "/api/run-logs", "/api/quality-logs"))):
+            status = 404  # Sales only
+        elif who == "other" and url.startswith("/api/analytics"):
+            status = 403  # no role
+        assert client.get(url).status_code == status, (url, who)
+
+
+@pytest.mark.parametrize("who", USERS)
 def test_objects_outside_the_users_grants_are_not_found_rather_than_forbidden(world, who):
     client = client_for(world, who)
     _, runs = world
@@ -192,7 +218,7 @@ def test_objects_outside_the_users_grants_are_not_found_rather_than_forbidden(wo
 # or not the object exists (nothing to probe); with it, an object outside the user's grants is 404.
 RULE_BODY = {
     "rule_name": "sales_amount_ok",
-    "target_table": "staging.daily_sales",
+    "target_table": "staging.api_sales",
     "target_column": "amount",
     "check_type": "RANGE",
     "check_expression": '{"min": 0}',
@@ -223,12 +249,31 @@ WRITES = [
      {"admin": 201, "steward": 403, "viewer": 403, "operator": 403, "other": 403}),
     ("post", "/api/runs/", {"imports": ["daily_sales"]},
      {"operator": 201, "admin": 201, "viewer": 403, "steward": 403, "other": 404}),
+    ("post", "/api/enrichment-rules/", {
+        "rule_name": "sales_region", "target_staging_table": "staging.api_sales",
+        "target_column_to_enrich": "region", "lookup_table": "dw.stores", "lookup_key_column_staging": "store_id",
+        "lookup_key_column_lookup": "store_id", "lookup_value_column": "region"},
+     {"steward": 201, "admin": 201, "viewer": 403, "operator": 403, "other": 403}),
+    ("patch", "/api/enrichment-rules/sales_category/", {"is_active": False},
+     {"steward": 200, "admin": 200, "viewer": 403, "operator": 403, "other": 403}),
+    ("post", "/api/analytics-configs/", {
+        "target_table": "dw.fact_sales", "date_column": "sale_date", "value_column": "quantity",
+        "model_type": "forecast"},
+     {"admin": 201, "steward": 403, "viewer": 403, "operator": 403, "other": 403}),
+    ("delete", "/api/pipelines/ledger/", None,
+     {"admin": 409, "steward": 403, "viewer": 403, "operator": 403, "other": 403}),
+    ("patch", "/api/permissions/{grant}/", {"can_run": True},
+     {"admin": 200, "steward": 403, "viewer": 403, "operator": 403, "other": 403}),
+    ("delete", "/api/permissions/{grant}/", None,
+     {"admin": 204, "steward": 403, "viewer": 403, "operator": 403, "other": 403}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("who", USERS)
 @pytest.mark.parametrize(("method", "url", "body", "allowed"), WRITES, ids=[f"{w[0]} {w[1]}" for w in WRITES])
 def test_every_write_is_allowed_exactly_to_the_roles_and_grants_that_may_do_it(world, method, url, body, allowed, who):
+    grant = PipelinePermission.objects.filter(group__name="Viewer").first()
+    url = url.format(grant=grant.pk)
     response = getattr(client_for(world, who), method)(url, body, format="json")
 
     expected = 401 if who == "anonymous" else allowed[who]
@@ -309,12 +354,12 @@ def test_a_bad_rule_is_refused_with_one_error_shape_naming_the_field(world):
 
 def test_a_steward_may_not_put_a_rule_on_a_table_of_a_pipeline_they_are_not_granted(world):
     users, _ = world
-    body = {**RULE_BODY, "target_table": "staging.ledger"}
+    body = {**RULE_BODY, "target_table": "staging.api_ledger"}
 
     response = csrf_client(users["steward"]).post("/api/quality-rules/", body, format="json")
 
     assert response.status_code == 403
-    assert "staging.ledger" in response.json()["error"]["message"]
+    assert "staging.api_ledger" in response.json()["error"]["message"]
 
 
 def test_a_pipeline_with_runs_is_deactivated_not_deleted(world):
@@ -400,6 +445,19 @@ def test_run_lists_filter_by_status_user_and_date_and_paginate(world):
     assert (page["count"], len(page["results"]), page["next"] is not None) == (3, 2, True)
     bad = client.get("/api/runs/", {"since": "yesterday"})
     assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]
+
+
+def test_too_many_calls_are_slowed_down_with_the_same_error_shape(world, monkeypatch):
+    users, _ = world
+    monkeypatch.setattr("rest_framework.throttling.SimpleRateThrottle.THROTTLE_RATES", {"user": "3/min", "anon": None})
+    client = csrf_client(users["viewer"])
+
+    statuses = [client.get("/api/pipelines/").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    error = client.get("/api/pipelines/").json()["error"]
+    assert (error["status"], error["code"]) == (429, "throttled")
+    assert "seconds" in error["message"]
 
 
 def test_the_schema_and_the_docs_are_served_without_any_cdn(world):

@@ -43,8 +43,8 @@ def admin_token(db, in_test_transaction, settings, monkeypatch) -> str:
     monkeypatch.setattr("rest_framework.throttling.SimpleRateThrottle.THROTTLE_RATES", {"anon": None, "user": None})
     admin = UserFactory(username="api-admin", is_staff=True)
     admin.groups.add(Group.objects.get(name="Admin"))
-    PipelineConfigFactory(pipeline_name="Sales", import_name="daily_sales", staging_table="staging.daily_sales")
-    DataQualityRuleFactory(rule_name="sales_id_present", target_table="staging.daily_sales")
+    PipelineConfigFactory(pipeline_name="Sales", import_name="daily_sales", staging_table="staging.api_sales")
+    DataQualityRuleFactory(rule_name="sales_id_present", target_table="staging.api_sales")
     ImportRun.objects.create(pipeline_name="Sales", import_names=["daily_sales"], status="SUCCESS")
     return Token.objects.create(user=admin).key
 
