@@ -8,6 +8,7 @@ query or secret ever reaches a response.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -16,6 +17,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
 
 _MESSAGES = {
     status.HTTP_400_BAD_REQUEST: "The request is not valid; see the fields.",
@@ -51,10 +54,36 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
-    if response is None:
-        return None  # an unexpected error: Django's 500 handling (logged, no details to the client)
+    if response is None:  # a bug or an outage: the details go to the log, the client gets the shape
+        view = context.get("view")
+        log.exception("API error in %s", type(view).__name__ if view else "a view", exc_info=exc)
+        return Response(
+            {
+                "error": {
+                    "status": 500,
+                    "code": "server_error",
+                    "message": "Something went wrong on the server; the details were logged. Try again later.",
+                }
+            },
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     response.data = {"error": _body(exc, response.status_code)}
     return response
+
+
+def not_found(request, *args, **kwargs):
+    """Any other path under /api/: the same error shape as every endpoint (and a hint for a missing slash)."""
+    from django.http import JsonResponse
+    from django.urls import Resolver404, resolve
+
+    message = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        try:
+            if resolve(request.path + "/").func is not not_found:
+                message += f" Did you mean {request.path}/ (with the slash)?"
+        except Resolver404:
+            pass
+    return JsonResponse({"error": {"status": 404, "code": "not_found", "message": message}}, status=404)
 
 
 def _body(exc: exceptions.APIException, code: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from backend.api import views
+from backend.api.errors import not_found
 
 app_name = "api"
 
@@ -21,4 +22,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("code-location/", views.CodeLocationView.as_view(), name="code-location"),
     path("", include(router.urls)),
+    re_path(r"^.*$", not_found),
 ]

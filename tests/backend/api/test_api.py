@@ -447,6 +447,29 @@ def test_run_lists_filter_by_status_user_and_date_and_paginate(world):
     assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]
 
 
+def test_an_unknown_api_path_and_a_server_error_keep_the_error_shape(world, monkeypatch):
+    users, _ = world
+    client = csrf_client(users["admin"])
+    client.raise_request_exception = False
+
+    unknown = client.get("/api/nowhere/")
+
+    assert unknown.status_code == 404
+    message = "No API endpoint at /api/nowhere/."
+    assert unknown.json()["error"] == {"status": 404, "code": "not_found", "message": message}
+    assert "Did you mean /api/runs/" in client.get("/api/runs").json()["error"]["message"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail: password=hunter2")
+
+    monkeypatch.setattr("backend.api.views.selectors.import_run_list_visible", broken)
+    failed = client.get("/api/runs/")
+
+    assert failed.status_code == 500
+    assert failed.json()["error"]["code"] == "server_error"
+    assert "hunter2" not in failed.content.decode()
+
+
 def test_too_many_calls_are_slowed_down_with_the_same_error_shape(world, monkeypatch):
     users, _ = world
     monkeypatch.setattr("rest_framework.throttling.SimpleRateThrottle.THROTTLE_RATES", {"user": "3/min", "anon": None})
