@@ -180,7 +180,14 @@ def test_run_events_page_with_a_cursor(demo_incoming: Path, dagster_client: Dags
         DEMO_ASSETS, tags={}, run_config=_staging_config("daily_sales", _drop_demo_file(demo_incoming))
     )
     wait_for_run(dagster_client, run_id)
-    everything = dagster_client.run_events(run_id).events
+    # the run's process may still write its last engine events just after the run reports its end
+    everything, deadline = dagster_client.run_events(run_id).events, time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        again = dagster_client.run_events(run_id).events
+        if again == everything:
+            break
+        everything = again
 
     pages, cursor, has_more = [], None, True
     while has_more:
