@@ -187,6 +187,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 LAUNCHPAD_RELOAD_ON_SAVE = env.bool("LAUNCHPAD_RELOAD_ON_SAVE", default=True)
 LAUNCHPAD_PREFLIGHT_MAX_MB = env.int("LAUNCHPAD_PREFLIGHT_MAX_MB", default=200)  # largest file "Check a file" takes
+# Analytics hub: warehouse schemas its read-only role may read besides those of configured tables; the role's name;
+# limits on every query run from user or model input.
+LAUNCHPAD_HUB_EXTRA_SCHEMAS = env.list("LAUNCHPAD_HUB_EXTRA_SCHEMAS", default=[])
+LAUNCHPAD_HUB_READER_ROLE = env("LAUNCHPAD_HUB_READER_ROLE", default="launchpad_hub_reader")
+LAUNCHPAD_HUB_MAX_ROWS = env.int("LAUNCHPAD_HUB_MAX_ROWS", default=5000)
+LAUNCHPAD_HUB_TIMEOUT_S = env.float("LAUNCHPAD_HUB_TIMEOUT_S", default=10.0)
 
 LOGGING = {
     "version": 1,

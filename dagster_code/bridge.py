@@ -9,7 +9,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 django.setup()
 
-from backend.pipelines.specs import LaunchpadSpecs, load_active_specs  # noqa: E402
+from backend.pipelines.specs import LaunchpadSpecs, load_active_specs, load_analytics_specs  # noqa: E402
 from backend.runs import recording  # noqa: E402
 
-__all__ = ["LaunchpadSpecs", "load_active_specs", "recording"]
+__all__ = ["LaunchpadSpecs", "load_active_specs", "load_analytics_specs", "recording"]

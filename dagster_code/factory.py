@@ -15,6 +15,7 @@ import dagster as dg
 
 from backend.pipelines.specs import ImportSpec, LaunchpadSpecs, PipelineSpec, engine_rules
 from dagster_code import checks
+from dagster_code.analytics import predictive_analytics_job, predictive_analytics_schedule, run_predictive_analytics
 from dagster_code.engine.errors import EngineError
 from dagster_code.engine.file_watch import scan_directory
 from dagster_code.engine.identifiers import identifier_parts
@@ -503,7 +504,9 @@ def build_definitions(specs: LaunchpadSpecs, warehouse: WarehouseResource | None
         if built:
             assets.append(build_transform_asset(pipeline, tuple(built)))
     definitions = dg.Definitions(
-        assets=assets,
+        assets=[*assets, run_predictive_analytics],
+        jobs=[predictive_analytics_job],
+        schedules=[predictive_analytics_schedule],
         sensors=sensors,
         resources={"warehouse": warehouse or WarehouseResource(url=dg.EnvVar("WAREHOUSE_URL"))},
     )

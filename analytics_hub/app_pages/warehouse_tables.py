@@ -1,4 +1,4 @@
-"""Home page: the warehouse tables and their exact row counts."""
+"""The warehouse tables the signed-in user may query, with their exact row counts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
+from analytics_hub import hub
 from analytics_hub.warehouse import TableInfo, WarehouseUnavailable, connect, list_tables, warehouse_url
 
 ALL_SCHEMAS = "All schemas"
@@ -37,15 +38,22 @@ def read_tables() -> list[TableInfo] | None:
     return None
 
 
-st.title("Launchpad analytics hub")
-st.caption("The tables in the warehouse and exactly how many rows each holds (refreshed every 30 seconds).")
+user = hub.require()
+st.title("Warehouse tables")
+st.caption("The warehouse tables you may query and exactly how many rows each holds (refreshed every 30 seconds).")
 
 if st.button("Refresh counts", key="tables_refresh", icon=":material/refresh:"):
     load_tables.clear()
 
 tables = read_tables()
+if tables is not None:
+    tables = [t for t in tables if user.may_query(f"{t.schema}.{t.name}")]
 if tables is not None and not tables:
-    st.info("No tables in the warehouse yet — run seed_demo or load a file", icon=":material/info:")
+    st.info(
+        "No tables to show: the warehouse has none yet (run seed_demo or load a file), "
+        "or no pipeline is granted to you.",
+        icon=":material/info:",
+    )
 elif tables:
     schemas = sorted({t.schema for t in tables})
     chosen = st.selectbox("Schema", [ALL_SCHEMAS, *schemas], key="tables_schema")

@@ -13,10 +13,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from backend import embedded
-from backend.pipelines.models import DataQualityRule, PipelineConfig, PipelinePermission
+from backend.pipelines.models import AnalyticsConfig, DataQualityRule, PipelineConfig, PipelinePermission
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
-DEMO_USERS = (("admin", "Admin"), ("operator", "Operator"), ("viewer", "Viewer"))
+DEMO_USERS = (("admin", "Admin"), ("operator", "Operator"), ("steward", "Steward"), ("viewer", "Viewer"))
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,76 @@ def create_demo_pipeline(incoming: Path) -> list[str]:
             "batch_window_seconds": 0,
         },
     )
-    for role, can_run in (("Operator", True), ("Viewer", False)):
+    _grant_demo_roles()
+    return [config.import_name] if created else []
+
+
+def _grant_demo_roles() -> None:
+    for role, can_run in (("Operator", True), ("Steward", False), ("Viewer", False)):
         PipelinePermission.objects.get_or_create(
             group=Group.objects.get(name=role), pipeline_name="RetailSales", defaults={"can_run": can_run}
         )
-    return [config.import_name] if created else []
+
+
+# Imports feeding the analytics hub's demo tables (seeded directly, so the hub has data before any run).
+DEMO_ANALYTICS_IMPORTS = (
+    {
+        "import_name": "sales_history",
+        "description": "Daily revenue and orders per region and sales channel (one CSV per delivery).",
+        "file_pattern": "sales_history_*.csv",
+        "staging_table": "staging.sales_history",
+        "destination_table": "dw.sales_history",
+        "deduplication_key": "sale_date,region,channel",
+    },
+    {
+        "import_name": "products",
+        "description": "The product catalogue: SKU, name, category, description and unit price.",
+        "file_pattern": "products_*.csv",
+        "staging_table": "staging.products",
+        "destination_table": "dw.products",
+        "deduplication_key": "sku",
+    },
+)
+DEMO_ANALYTICS_CONFIGS = (
+    ("dw.sales_history", "sale_date", "revenue", "forecast", 60),
+    ("dw.sales_history", "sale_date", "revenue", "anomaly_detection", 30),
+    ("dw.sales_history", "sale_date", "orders", "forecast", 30),
+)
+
+
+def create_demo_analytics(warehouse_url: str, incoming_root: Path) -> list[str]:
+    """Two years of daily sales and a product catalogue in the warehouse, their imports and analytics settings."""
+    script = (SQL_DIR / "demo_analytics.sql").read_text()
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(script)
+    created = []
+    for values in DEMO_ANALYTICS_IMPORTS:
+        folder = incoming_root / values["import_name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        _, new = PipelineConfig.objects.get_or_create(
+            import_name=values["import_name"],
+            defaults={
+                **values,
+                "pipeline_name": "RetailSales",
+                "monitored_directory": str(folder),
+                "file_type": "csv",
+                "transform_strategy": "upsert",
+                "load_method": "append",
+                "batch_window_seconds": 0,
+            },
+        )
+        if new:
+            created.append(values["import_name"])
+    _grant_demo_roles()
+    for table, date_column, value_column, model_type, horizon in DEMO_ANALYTICS_CONFIGS:
+        AnalyticsConfig.objects.get_or_create(
+            target_table=table,
+            date_column=date_column,
+            value_column=value_column,
+            model_type=model_type,
+            defaults={"horizon": horizon},
+        )
+    return created
 
 
 DEMO_RULES = (
@@ -117,11 +182,27 @@ def create_demo_rules() -> list[str]:
     return created
 
 
+def create_hub_reader(warehouse_url: str, schemas: list[str]) -> None:
+    """The analytics hub's read-only database role, allowed to read ``schemas`` (the hub widens it as needed)."""
+    from analytics_hub.ml.reader_role import ensure_reader_role
+    from analytics_hub.ml.secrets import resolve_secret
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        ensure_reader_role(
+            conn,
+            role=settings.LAUNCHPAD_HUB_READER_ROLE,
+            schemas=schemas,
+            password=resolve_secret("LAUNCHPAD_HUB_READER_PASSWORD"),
+        )
+
+
 def seed_demo() -> DemoSummary:
     create_demo_warehouse(settings.WAREHOUSE_URL)
     logins_file = embedded.data_dir(Path(settings.BASE_DIR)) / "demo-logins.txt"
     with transaction.atomic():
         configs = create_demo_pipeline(demo_incoming_dir())
         create_demo_rules()
+        configs += create_demo_analytics(settings.WAREHOUSE_URL, demo_incoming_dir().parent)
         logins = create_demo_users(logins_file)
+    create_hub_reader(settings.WAREHOUSE_URL, ["staging", "dw"])
     return DemoSummary(demo_incoming_dir(), tuple(configs), logins, logins_file)

@@ -275,3 +275,40 @@ def engine_rules(spec: ImportSpec) -> tuple[list, list]:
         for r in spec.quality_rules
     ]
     return enrichment, quality
+
+
+@dataclass(frozen=True)
+class AnalyticsSpec:
+    """One active AnalyticsConfig as the batch analytics asset needs it (read when the asset runs)."""
+
+    config_id: int
+    target_table: str
+    date_column: str
+    value_column: str
+    model_type: str
+    horizon: int
+    alert_webhook_url: str = field(default="", repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_type} {self.target_table}.{self.value_column}"
+
+
+def load_analytics_specs() -> list[AnalyticsSpec]:
+    """The active analytics configs, by table and column."""
+    from backend.db import drop_stale_connection
+    from backend.pipelines.models import AnalyticsConfig
+
+    drop_stale_connection()
+    return [
+        AnalyticsSpec(
+            config_id=c.pk,
+            target_table=c.target_table if "." in c.target_table else f"public.{c.target_table}",
+            date_column=c.date_column,
+            value_column=c.value_column,
+            model_type=c.model_type,
+            horizon=c.horizon,
+            alert_webhook_url=c.alert_webhook_url,
+        )
+        for c in AnalyticsConfig.objects.filter(is_active=True)
+    ]

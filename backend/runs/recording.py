@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import transaction
 
@@ -244,3 +244,60 @@ def record_quality(records: Iterable[QualityRecord]) -> int:
         for record in records
     ]
     return len(QualityRunLog.objects.bulk_create(rows))
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One period of one analytics config: a forecast (value and band) or an anomaly scan (actual and score)."""
+
+    period: date
+    predicted_value: float | None = None
+    lower_bound: float | None = None
+    upper_bound: float | None = None
+    actual_value: float | None = None
+    is_anomaly: bool = False
+    anomaly_score: float | None = None
+
+
+def record_predictions(config_id: int, dagster_run_id: str, records: Iterable[PredictionRecord]) -> list[date]:
+    """Upsert one AnalyticsPrediction per period (the latest run wins); returns periods newly flagged anomalous."""
+    from backend.runs.models import AnalyticsPrediction
+
+    records = list(records)
+    drop_stale_connection()
+    periods = [r.period for r in records]
+    with transaction.atomic():
+        flagged_before = set(
+            AnalyticsPrediction.objects.filter(config_id=config_id, period__in=periods, is_anomaly=True).values_list(
+                "period", flat=True
+            )
+        )
+        AnalyticsPrediction.objects.bulk_create(
+            [
+                AnalyticsPrediction(
+                    config_id=config_id,
+                    dagster_run_id=dagster_run_id,
+                    period=r.period,
+                    predicted_value=r.predicted_value,
+                    lower_bound=r.lower_bound,
+                    upper_bound=r.upper_bound,
+                    actual_value=r.actual_value,
+                    is_anomaly=r.is_anomaly,
+                    anomaly_score=r.anomaly_score,
+                )
+                for r in records
+            ],
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["config", "period"],
+            update_fields=[
+                "dagster_run_id",
+                "predicted_value",
+                "lower_bound",
+                "upper_bound",
+                "actual_value",
+                "is_anomaly",
+                "anomaly_score",
+            ],
+        )
+    return sorted(r.period for r in records if r.is_anomaly and r.period not in flagged_before)

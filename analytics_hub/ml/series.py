@@ -1,0 +1,86 @@
+"""Time-series preparation shared by the forecasting and anomaly engines: order, regular spacing, season length."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics_hub.ml.errors import AnalyticsError
+
+# Season length per pandas frequency family (the first letters of the offset's name).
+_SEASON_BY_FREQ = {
+    "min": 60,  # minutes in an hour
+    "h": 24,  # hours in a day
+    "B": 5,  # business days in a week
+    "D": 7,  # days in a week
+    "W": 52,  # weeks in a year
+    "SM": 24,
+    "M": 12,  # months in a year (M, ME, MS)
+    "Q": 4,  # quarters in a year (Q, QE, QS)
+    "BQ": 4,
+    "BM": 12,
+    "Y": 1,
+    "A": 1,
+}
+
+
+def infer_season_length(index: pd.Index) -> int | None:
+    """The natural season of a datetime index (7 for daily, 12 for monthly, ...), or None when it has none."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return None
+    freq = index.freqstr or pd.infer_freq(index)
+    if freq is None:
+        return None
+    offset = pd.tseries.frequencies.to_offset(freq)
+    name = offset.name if hasattr(offset, "name") else str(freq)
+    base = name.split("-")[0].lstrip("0123456789")
+    multiple = getattr(offset, "n", 1) or 1
+    for prefix in sorted(_SEASON_BY_FREQ, key=len, reverse=True):
+        if base.upper().startswith(prefix.upper()) and (prefix != "min" or base.lower().startswith("min")):
+            season = _SEASON_BY_FREQ[prefix]
+            if season % multiple == 0 and season // multiple > 1:
+                return season // multiple
+            return None
+    return None
+
+
+def regular_series(y: pd.Series) -> pd.Series:
+    """``y`` as floats in index order, on a regular grid when its index is datetime (gaps interpolated).
+
+    Raises :class:`AnalyticsError` when the series has no usable values.
+    """
+    if not isinstance(y, pd.Series):
+        raise AnalyticsError("Expected a pandas Series of values.")
+    values = pd.to_numeric(y, errors="coerce").astype(float)
+    values = values[~values.index.isna()] if isinstance(values.index, pd.DatetimeIndex) else values
+    values = values.sort_index()
+    values = values[~values.index.duplicated(keep="last")]
+    if values.notna().sum() == 0:
+        raise AnalyticsError("The series has no numeric values.")
+    if isinstance(values.index, pd.DatetimeIndex) and len(values) >= 3:
+        freq = values.index.freqstr or pd.infer_freq(values.index) or _median_step(values.index)
+        if freq is not None:
+            values = values.asfreq(freq)
+    if values.isna().any():
+        values = values.interpolate(limit_direction="both")
+    return values
+
+
+def future_index(index: pd.Index, horizon: int) -> pd.Index:
+    """The ``horizon`` index labels that follow ``index`` (dates at its frequency, else integers)."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
+        freq = index.freq or pd.infer_freq(index) or _median_step(index)
+        if freq is not None:
+            return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
+    if len(index) and np.issubdtype(np.asarray(index).dtype, np.integer):
+        start = int(index[-1]) + 1
+        return pd.RangeIndex(start, start + horizon)
+    return pd.RangeIndex(len(index), len(index) + horizon)
+
+
+def _median_step(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+    steps = np.diff(index.asi8)
+    steps = steps[steps > 0]
+    if not len(steps):
+        return None
+    return pd.Timedelta(int(np.median(steps)), unit="ns")
