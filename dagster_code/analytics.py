@@ -5,8 +5,7 @@ column) is reported and the others still run. Alerts are posted after the predic
 bounded timeout and retries, and a webhook that is down never fails the run.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads the context annotation at definition time.
 import traceback
 
 import dagster as dg

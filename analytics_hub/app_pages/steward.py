@@ -4,10 +4,10 @@ row meanwhile, and audited (who, when, before and after)."""
 from __future__ import annotations
 
 import streamlit as st
-from analytics_hub.ml.editing import EditConflict, apply_edits, edit_history, editable_tables, read_for_edit
 
 from analytics_hub import hub
 from analytics_hub.access import STEWARD
+from analytics_hub.ml.editing import EditConflict, apply_edits, edit_history, editable_tables, read_for_edit
 
 ROWS = 1000
 
@@ -38,8 +38,10 @@ if snapshot is None or snapshot.table != table or st.button("Reload", key="stewa
     st.session_state["steward_editor_version"] = st.session_state.get("steward_editor_version", 0) + 1
 
 editor_key = f"steward_editor_{st.session_state['steward_editor_version']}"
+if snapshot.truncated:
+    st.caption(f"Showing the first {len(snapshot.rows):,} rows by key.")
 edited = st.data_editor(
-    snapshot.frame, disabled=list(snapshot.primary_key), hide_index=True, num_rows="fixed", key=editor_key
+    snapshot.rows, disabled=snapshot.disabled_columns, hide_index=True, num_rows="fixed", key=editor_key
 )
 if st.button("Save changes", type="primary", key="steward_save", icon=":material/save:"):
     try:
@@ -50,7 +52,7 @@ if st.button("Save changes", type="primary", key="steward_save", icon=":material
     except hub.PAGE_ERRORS as exc:
         hub.show_error(exc)
     else:
-        if result.updated or result.inserted:
+        if result.updated:
             st.success(f"Saved: {result.updated} row(s) changed.", icon=":material/check:")
             st.session_state.pop("steward_snapshot", None)
         else:

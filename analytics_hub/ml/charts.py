@@ -3,6 +3,7 @@ two measures -> scatter; a single measure -> histogram; categories only -> count
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import pandas as pd
@@ -32,8 +33,21 @@ class ChartSpec:
     reason: str
 
 
+def with_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with columns of Python numbers (PostgreSQL ``numeric`` arrives as ``Decimal``) as floats."""
+    converted = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:
+            values = column.dropna()
+            if len(values) and all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in values):
+                converted[name] = pd.to_numeric(column, errors="coerce").astype(float)
+    return frame.assign(**converted) if converted else frame
+
+
 def column_roles(frame: pd.DataFrame) -> ColumnRoles:
     """Times (datetime-like columns), measures (numbers that are not row ids) and categories (few distinct values)."""
+    frame = with_numbers(frame)
     times, measures, categories = [], [], []
     for name in frame.columns:
         column = frame[name]
@@ -54,6 +68,7 @@ def suggest_chart(frame: pd.DataFrame) -> ChartSpec | None:
     """The chart that best shows ``frame``, or None when it has nothing to draw (no rows, or only free text/ids)."""
     if frame.empty:
         return None
+    frame = with_numbers(frame)
     roles = column_roles(frame)
     if roles.times and roles.measures:
         return ChartSpec("line", roles.times[0], roles.measures[0], f"{roles.measures[0]} over {roles.times[0]}")
@@ -76,6 +91,7 @@ def chart_data(frame: pd.DataFrame, spec: ChartSpec) -> pd.DataFrame:
     """The frame to plot for ``spec``: line and bar charts aggregate the measure (sum) per x value, in x order."""
     if spec.kind not in CHART_KINDS:
         raise ValueError(f"Unknown chart kind {spec.kind!r}; choose one of {', '.join(CHART_KINDS)}.")
+    frame = with_numbers(frame)
     if spec.kind in ("line", "bar") and spec.y is not None:
         data = frame[[spec.x, spec.y]].copy()
         if spec.kind == "line" and not pd.api.types.is_datetime64_any_dtype(data[spec.x]):

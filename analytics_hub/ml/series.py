@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -28,12 +30,11 @@ def infer_season_length(index: pd.Index) -> int | None:
     """The natural season of a datetime index (7 for daily, 12 for monthly, ...), or None when it has none."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
         return None
-    freq = index.freqstr or pd.infer_freq(index)
+    freq = index.freqstr or infer_frequency(index)
     if freq is None:
         return None
     offset = pd.tseries.frequencies.to_offset(freq)
-    name = offset.name if hasattr(offset, "name") else str(freq)
-    base = name.split("-")[0].lstrip("0123456789")
+    base = str(getattr(offset, "rule_code", freq)).split("-")[0].lstrip("0123456789")
     multiple = getattr(offset, "n", 1) or 1
     for prefix in sorted(_SEASON_BY_FREQ, key=len, reverse=True):
         if base.upper().startswith(prefix.upper()) and (prefix != "min" or base.lower().startswith("min")):
@@ -58,7 +59,7 @@ def regular_series(y: pd.Series) -> pd.Series:
     if values.notna().sum() == 0:
         raise AnalyticsError("The series has no numeric values.")
     if isinstance(values.index, pd.DatetimeIndex) and len(values) >= 3:
-        freq = values.index.freqstr or pd.infer_freq(values.index) or _median_step(values.index)
+        freq = values.index.freqstr or infer_frequency(values.index) or _median_step(values.index)
         if freq is not None:
             values = values.asfreq(freq)
     if values.isna().any():
@@ -69,7 +70,7 @@ def regular_series(y: pd.Series) -> pd.Series:
 def future_index(index: pd.Index, horizon: int) -> pd.Index:
     """The ``horizon`` index labels that follow ``index`` (dates at its frequency, else integers)."""
     if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
-        freq = index.freq or pd.infer_freq(index) or _median_step(index)
+        freq = index.freq or infer_frequency(index) or _median_step(index)
         if freq is not None:
             return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
     if len(index) and np.issubdtype(np.asarray(index).dtype, np.integer):
@@ -78,9 +79,23 @@ def future_index(index: pd.Index, horizon: int) -> pd.Index:
     return pd.RangeIndex(len(index), len(index) + horizon)
 
 
-def _median_step(index: pd.DatetimeIndex) -> pd.Timedelta | None:
-    steps = np.diff(index.asi8)
-    steps = steps[steps > 0]
+def infer_frequency(index: pd.DatetimeIndex) -> str | None:
+    """``pd.infer_freq`` as a string (pandas 3 warns that it will return an offset), or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        found = pd.infer_freq(index)
+    return getattr(found, "freqstr", found)
+
+
+def _median_step(index: pd.DatetimeIndex) -> str | pd.Timedelta | None:
+    """The typical spacing of an irregular index (whatever its time unit)."""
+    steps = index.to_series().diff().dropna()
+    steps = steps[steps > pd.Timedelta(0)]
     if not len(steps):
         return None
-    return pd.Timedelta(int(np.median(steps)), unit="ns")
+    step = steps.median()
+    for unit, size in (("D", pd.Timedelta(days=1)), ("h", pd.Timedelta(hours=1)), ("min", pd.Timedelta(minutes=1))):
+        if step % size == pd.Timedelta(0):
+            return f"{step // size}{unit}"
+    return step

@@ -6,7 +6,6 @@ from streamlit.testing.v1 import AppTest
 
 from tests.analytics_hub.conftest import APP, run_app
 
-
 PAGES = [
     "overview.py",
     "warehouse_tables.py",
