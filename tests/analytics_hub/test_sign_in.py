@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.analytics_hub.conftest import APP, run_app
@@ -71,3 +72,30 @@ def test_signing_out_returns_to_the_sign_in_form(hub_world, signed_in):
     app = run_app(app)
 
     assert [t.label for t in app.text_input] == ["Username", "Password"]
+
+
+TITLES = {
+    "overview.py": "Overview",
+    "warehouse_tables.py": "Warehouse tables",
+    "ask.py": "Ask your data",
+    "search.py": "Semantic search",
+    "forecast.py": "Forecast",
+    "anomalies.py": "Anomalies",
+    "root_cause.py": "Root cause",
+    "steward.py": "Data steward",
+    "settings.py": "Analytics settings",
+}
+
+
+@pytest.mark.parametrize("username", ["viewer", "operator", "steward", "admin"])
+def test_every_page_offered_to_a_role_opens_without_errors(hub_world, signed_in, username):
+    hub_world.create(
+        "sales", "id integer primary key, day date, region text, amount numeric", [(1, "2024-01-01", "N", 2)]
+    )
+    app = signed_in(username)
+
+    for page in _offered(app):
+        app.switch_page(f"app_pages/{page}")
+        app = run_app(app)
+        assert app.title[0].value == TITLES[page]
+        assert not app.error, (page, [e.value for e in app.error])
