@@ -10,8 +10,8 @@ import pandas as pd
 from analytics_hub.ml.errors import AnalyticsError
 
 # Season length per pandas frequency family (the first letters of the offset's name).
+MAX_MINUTE_SEASON = 288  # a day of 5-minute points; finer data uses an hourly season
 _SEASON_BY_FREQ = {
-    "min": 60,  # minutes in an hour
     "h": 24,  # hours in a day
     "B": 5,  # business days in a week
     "D": 7,  # days in a week
@@ -36,8 +36,14 @@ def infer_season_length(index: pd.Index) -> int | None:
     offset = pd.tseries.frequencies.to_offset(freq)
     base = str(getattr(offset, "rule_code", freq)).split("-")[0].lstrip("0123456789")
     multiple = getattr(offset, "n", 1) or 1
+    if base.lower().startswith("min"):
+        # Minute data: a day of points when that is a usable season, else an hour of them.
+        per_day = 1440 // multiple if 1440 % multiple == 0 else 0
+        per_hour = 60 // multiple if 60 % multiple == 0 else 0
+        season = per_day if 1 < per_day <= MAX_MINUTE_SEASON else per_hour
+        return season if season > 1 else None
     for prefix in sorted(_SEASON_BY_FREQ, key=len, reverse=True):
-        if base.upper().startswith(prefix.upper()) and (prefix != "min" or base.lower().startswith("min")):
+        if base.upper().startswith(prefix.upper()):
             season = _SEASON_BY_FREQ[prefix]
             if season % multiple == 0 and season // multiple > 1:
                 return season // multiple
