@@ -32,13 +32,17 @@ def hub_reader_role(warehouse_url: str) -> Iterator[str]:
     maintenance = make_conninfo(**{**conninfo_to_dict(warehouse_url), "dbname": "postgres"})
     with psycopg.connect(maintenance, autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        databases = [
-            name
-            for (name,) in admin.execute(
-                "SELECT datname FROM pg_database WHERE datallowconn AND has_database_privilege(%s, oid, 'CONNECT')",
-                (role,),
-            ).fetchall()
-        ] if exists else []
+        databases = (
+            [
+                name
+                for (name,) in admin.execute(
+                    "SELECT datname FROM pg_database WHERE datallowconn AND has_database_privilege(%s, oid, 'CONNECT')",
+                    (role,),
+                ).fetchall()
+            ]
+            if exists
+            else []
+        )
     for name in databases:
         url = make_conninfo(**{**conninfo_to_dict(warehouse_url), "dbname": name})
         try:
@@ -98,7 +102,9 @@ def hub_world(transactional_db, hub_env, warehouse, warehouse_schema) -> HubWorl
         user = UserFactory(username=username, is_staff=role == "Admin", is_superuser=role == "Admin")
         user.groups.add(Group.objects.get_or_create(name=role)[0])
         if role != "Admin":
-            PipelinePermissionFactory(group=Group.objects.get_or_create(name=role)[0], pipeline_name=pipeline, can_run=False)
+            PipelinePermissionFactory(
+                group=Group.objects.get_or_create(name=role)[0], pipeline_name=pipeline, can_run=False
+            )
     UserFactory(username="outsider")  # a Viewer by default, in no group: granted nothing
     return HubWorld(warehouse_schema, pipeline, warehouse)
 
