@@ -44,17 +44,17 @@ def choose(y: pd.Series, horizon: int, season: int | None) -> Choice:
     season = season if season and season >= 2 else None
     if n < 4 or np.ptp(values) == 0:
         return Choice("naive", naive(y, horizon), {})
-    offset = n - len(recent(values, season))
-    model = choose_model(values[offset:], season)
+    keep = len(recent(values, season))  # the models fit the most recent ``keep`` points (fewer in early windows)
+    model = choose_model(values[-keep:], season)
     candidates = {
         "seasonal_naive" if season else "naive": lambda v, h: seasonal_naive(pd.Series(v), h, season),
-        "holt_winters": lambda v, h: holt_winters_path(v[offset:], h, season, model),
-        "theta": lambda v, h: theta(pd.Series(v[offset:]), h, season),
+        "holt_winters": lambda v, h: holt_winters_path(v[-keep:], h, season, model),
+        "theta": lambda v, h: theta(pd.Series(v[-keep:]), h, season),
     }
     windows = _windows(n, horizon, season)
     if not windows:
         return Choice("holt_winters", candidates["holt_winters"](values, horizon), {})
-    scoring = {**candidates, "theta": lambda v, h: theta(pd.Series(v[offset:]), h, season, interval=False)}
+    scoring = {**candidates, "theta": lambda v, h: theta(pd.Series(v[-keep:]), h, season, interval=False)}
     errors = _backtest(values, windows, scoring)
     combined = f"ensemble({'+'.join(candidates)})"
     best = min(errors, key=errors.get)

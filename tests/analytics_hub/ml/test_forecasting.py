@@ -179,3 +179,15 @@ def test_bad_arguments_are_refused_in_plain_words():
         forecast(y, 3, season_length=0)
     with pytest.raises(ForecastError, match="Expected a pandas Series"):
         forecast([1.0, 2.0, 3.0], 3)
+
+
+def test_auto_on_a_long_series_with_a_long_horizon_backtests_every_window():
+    """Backtest windows reaching back past the recent stretch the models fit must still have data to fit."""
+    index = pd.date_range("2023-01-01", periods=731, freq="D")
+    weekly = np.tile([1.0, 1.0, 1.0, 1.0, 1.1, 1.4, 1.2], 105)[:731]
+    y = pd.Series(1000 * weekly * (1 + np.arange(731) / 2000), index=index)
+
+    result = forecast(y, 60)
+
+    assert len(result.mean) == 60 and result.mean.index[0] == pd.Timestamp("2025-01-01")
+    assert result.mean.iloc[5] == pytest.approx(y.iloc[-2] * (1 + 7 / 2000), rel=0.05)  # same weekday a week on
