@@ -67,6 +67,28 @@ def warehouse(warehouse_url: str, warehouse_schema: str) -> Iterator[psycopg.Con
 
 
 @pytest.fixture(autouse=True)
+def _roles(request) -> None:
+    """transactional_db flushes every table after each test, taking the roles (groups with their model
+    permissions) that a data migration made; put them back for tests that use it, in whatever order they run."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
+        return
+    request.getfixturevalue("transactional_db")
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+
+    roles = import_module("backend.pipelines.migrations.0002_roles").ROLES
+    for role, grants in roles.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for action, models in grants.items():
+            codenames = [f"{action}_{model}" for model in models]
+            group.permissions.add(
+                *Permission.objects.filter(content_type__app_label="pipelines", codename__in=codenames)
+            )
+
+
+@pytest.fixture(autouse=True)
 def _no_reload_on_save(settings):
     """Config saves in tests do not ask a (absent) orchestrator to reload; tests that want it turn it on."""
     settings.LAUNCHPAD_RELOAD_ON_SAVE = False

@@ -252,17 +252,6 @@ def _start_stack(stack: DagsterStack, ports: dict[str, int], probe_module: Path)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(autouse=True)
-def roles(request) -> None:
-    """transactional_db flushes tables after each test, taking the roles the data migration made."""
-    if "transactional_db" in request.fixturenames or request.node.get_closest_marker("django_db"):
-        from django.contrib.auth.models import Group
-
-        request.getfixturevalue("transactional_db")
-        for role in ("Viewer", "Operator", "Steward", "Admin"):
-            Group.objects.get_or_create(name=role)
-
-
 @pytest.fixture(scope="session")
 def dagster_stack(django_db_setup, warehouse_url: str, tmp_path_factory) -> Iterator[DagsterStack]:
     """Code servers, webserver and daemon over the test databases; stopped (process groups) at the end."""
