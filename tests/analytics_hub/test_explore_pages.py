@@ -32,16 +32,15 @@ def test_overview_draws_the_chart_the_columns_call_for_and_lets_the_user_change_
     table = _sales(hub_world)
 
     app = go_to(signed_in("viewer"), "overview.py")
-    app.selectbox(key="overview_table").select(table)
-    app = run_app(app)
+    key = f"overview_{table}"
 
-    assert app.selectbox(key="overview_kind").value == "line"
-    assert (app.selectbox(key="overview_x").value, app.selectbox(key="overview_y").value) == ("day", "amount")
+    assert app.selectbox(key=f"{key}_kind").value == "line"
+    assert (app.selectbox(key=f"{key}_x").value, app.selectbox(key=f"{key}_y").value) == ("day", "amount")
     line = _figure(app)
     assert line["data"][0]["type"] == "scatter" and len(values(line["data"][0]["x"])) == 10  # one point per day
 
-    app.selectbox(key="overview_kind").select("bar")
-    app.selectbox(key="overview_x").select("region")
+    app.selectbox(key=f"{key}_kind").select("bar")
+    app.selectbox(key=f"{key}_x").select("region")
     app = run_app(app)
 
     bars = _figure(app)["data"][0]
@@ -49,13 +48,18 @@ def test_overview_draws_the_chart_the_columns_call_for_and_lets_the_user_change_
     assert sum(values(bars["y"])) == sum(10.0 + i for i in range(40))
 
 
-def test_overview_offers_only_tables_of_granted_pipelines(hub_world, signed_in):
+def test_overview_charts_every_table_of_granted_pipelines_and_only_those(hub_world, signed_in):
     _sales(hub_world)
+    hub_world.create("staging_sales", "region text, qty integer", [("N", 1), ("S", 3), ("N", 2)])
     hub_world.create("payroll", "id integer, salary numeric", [(1, 10.0)])
 
     app = go_to(signed_in("viewer"), "overview.py")
 
-    assert app.selectbox(key="overview_table").options == [hub_world.table("sales")]
+    granted = [hub_world.table("sales"), hub_world.table("staging_sales")]
+    assert app.multiselect(key="overview_tables").options == granted
+    assert [s.value for s in app.subheader] == granted
+    assert len(app.get("plotly_chart")) == 2
+    assert app.selectbox(key=f"overview_{granted[1]}_kind").value == "bar"
 
 
 def test_search_finds_rows_by_their_text_and_says_which_method_it_uses(hub_world, signed_in, monkeypatch):
