@@ -17,6 +17,7 @@ from analytics_hub.ml.errors import AnalyticsError
 from analytics_hub.ml.reader_role import ensure_reader_role, reader_conninfo
 from analytics_hub.ml.secrets import resolve_secret
 from analytics_hub.ml.sql_safety import run_safe_query
+from analytics_hub.ml.table_queries import Column, table_columns
 from analytics_hub.warehouse import WarehouseUnavailable, connect, warehouse_url
 
 log = logging.getLogger("launchpad.analytics_hub")
@@ -120,6 +121,16 @@ def run_query(user: HubUser, text: str, *, max_rows: int | None = None) -> tuple
             max_rows=max_rows or settings.LAUNCHPAD_HUB_MAX_ROWS,
             timeout_s=settings.LAUNCHPAD_HUB_TIMEOUT_S,
         )
+
+
+def columns_of(table: str) -> list[Column] | None:
+    """The columns of ``table`` as the read-only role sees them, or None after a plain error on the page."""
+    try:
+        with reader_connection() as conn:
+            return table_columns(conn, table)
+    except PAGE_ERRORS as exc:
+        show_error(exc)
+        return None
 
 
 def queryable_tables(user: HubUser) -> list[str]:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from analytics_hub import access, hub
 from analytics_hub.access import HubUser
-from analytics_hub.ml.table_queries import GRAINS, frame_to_series, series_sql, table_columns
+from analytics_hub.ml.table_queries import GRAINS, frame_to_series, series_sql
 
 CUSTOM = "Choose columns myself"
 MAX_SOURCE_ROWS = 50_000
@@ -40,11 +40,8 @@ def pick_series(user: HubUser, *, key: str, model_type: str) -> SeriesChoice | N
     table = hub.pick_table(user, key=f"{key}_table")
     if table is None:
         return None
-    try:
-        with hub.reader_connection() as conn:
-            columns = table_columns(conn, table)
-    except hub.PAGE_ERRORS as exc:
-        hub.show_error(exc)
+    columns = hub.columns_of(table)
+    if columns is None:
         return None
     times = [c for c in columns if c.is_time]
     numbers = [c.name for c in columns if c.is_numeric]

@@ -6,10 +6,10 @@ import datetime as dt
 
 import plotly.express as px
 import streamlit as st
-from analytics_hub.ml.root_cause import explain_change
 
 from analytics_hub import hub
-from analytics_hub.ml.table_queries import date_bounds_sql, segments_sql, table_columns
+from analytics_hub.ml.root_cause import explain_change
+from analytics_hub.ml.table_queries import date_bounds_sql, segments_sql
 
 MAX_ROWS = 200_000
 
@@ -28,11 +28,8 @@ def _period(label: str, default: tuple[dt.date, dt.date], key: str) -> tuple[dt.
 
 table = hub.pick_table(user, key="root_table")
 if table:
-    try:
-        with hub.reader_connection() as conn:
-            columns = table_columns(conn, table)
-    except hub.PAGE_ERRORS as exc:
-        hub.show_error(exc)
+    columns = hub.columns_of(table)
+    if columns is None:
         st.stop()
     times = [c.name for c in columns if c.is_time]
     numbers = [c.name for c in columns if c.is_numeric]

@@ -7,7 +7,6 @@ import streamlit as st
 
 from analytics_hub import access, hub
 from analytics_hub.access import ADMIN, SettingRejected
-from analytics_hub.ml.table_queries import table_columns
 
 NEW = "Add a new setting"
 MODEL_TYPES = {"forecast": "Forecast", "anomaly_detection": "Anomaly detection"}
@@ -52,11 +51,8 @@ table = hub.pick_table(
     default=current.target_table if current else None,
 )
 if table:
-    try:
-        with hub.reader_connection() as conn:
-            columns = table_columns(conn, table)
-    except hub.PAGE_ERRORS as exc:
-        hub.show_error(exc)
+    columns = hub.columns_of(table)
+    if columns is None:
         st.stop()
     times = [c.name for c in columns if c.is_time]
     numbers = [c.name for c in columns if c.is_numeric]
