@@ -14,7 +14,6 @@ import pytest
 import streamlit as st
 from django.contrib.auth.models import Group
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from streamlit.testing.v1 import AppTest
 
 from tests.factories import PipelineConfigFactory, PipelinePermissionFactory, UserFactory
@@ -24,35 +23,22 @@ PASSWORD = "correct-horse-battery"
 ROLES = {"viewer": "Viewer", "operator": "Operator", "steward": "Steward", "admin": "Admin"}
 
 
+def drop_role(url: str, role: str) -> None:
+    """Drop ``role`` and what it was granted in the database of ``url`` (roles belong to the whole server)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 @pytest.fixture(scope="session")
 def hub_reader_role(warehouse_url: str) -> Iterator[str]:
     """A read-only role name of this session's own, dropped (with its grants) before the warehouse is."""
     role = f"hub_reader_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    yield role
-    maintenance = make_conninfo(**{**conninfo_to_dict(warehouse_url), "dbname": "postgres"})
-    with psycopg.connect(maintenance, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        databases = (
-            [
-                name
-                for (name,) in admin.execute(
-                    "SELECT datname FROM pg_database WHERE datallowconn AND has_database_privilege(%s, oid, 'CONNECT')",
-                    (role,),
-                ).fetchall()
-            ]
-            if exists
-            else []
-        )
-    for name in databases:
-        url = make_conninfo(**{**conninfo_to_dict(warehouse_url), "dbname": name})
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        except psycopg.Error:
-            continue  # a database dropped meanwhile takes the role's grants with it
-    if exists:
-        with psycopg.connect(maintenance, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    try:
+        yield role
+    finally:
+        drop_role(warehouse_url, role)
 
 
 @pytest.fixture

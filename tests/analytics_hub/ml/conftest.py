@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from analytics_hub.ml.reader_role import ensure_reader_role, reader_conninfo
+from tests.analytics_hub.conftest import drop_role
 from tests.analytics_hub.fake_openai import FakeOpenAI
 
 
@@ -27,10 +27,7 @@ def reader_role_name(warehouse_url: str) -> Iterator[str]:
     try:
         yield role
     finally:
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        drop_role(warehouse_url, role)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from analytics_hub.ml.reader_role import (
     reader_password,
 )
 from analytics_hub.ml.secrets import resolve_secret
+from tests.analytics_hub.conftest import drop_role
 
 
 @pytest.fixture
@@ -53,10 +54,7 @@ def throwaway_role(warehouse_url: str) -> Iterator[str]:
     try:
         yield role
     finally:
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        drop_role(warehouse_url, role)
 
 
 def _role_exists(conn: psycopg.Connection, role: str) -> bool:
