@@ -18,7 +18,7 @@ from sklearn.ensemble import IsolationForest
 from statsmodels.tsa.seasonal import STL
 
 from analytics_hub.ml.errors import AnalyticsError
-from analytics_hub.ml.series import infer_season_length, regular_series
+from analytics_hub.ml.series import infer_season_length, regular_series, time_index
 
 Z_THRESHOLD = 3.5  # Iglewicz & Hoaglin's cut-off for the modified (robust) z-score
 HALF_WIDTHS = (1, 2, 3, 5, 8)  # candidate neighbours per side a point is predicted from (the steadiest is used)
@@ -101,7 +101,7 @@ def prepare_series(y: pd.Series, *, season_length: int | None = None) -> Prepare
     values[~np.isfinite(values)] = np.nan
     if np.isnan(values).all():
         raise AnomalyInputError("The series has no numeric values.", detail=f"dtype={y.dtype}, length={len(y)}")
-    row_x, grid_x, grid_values, inferred, week = _lay_on_grid(y.index, values)
+    row_x, grid_x, grid_values, inferred, week = _lay_on_grid(time_index(y.index), values)
     values = np.where(np.isnan(row_x), np.nan, values)
     season = inferred if season_length is None else int(season_length)
     if season is not None and (season < 2 or len(grid_values) < 2 * season):

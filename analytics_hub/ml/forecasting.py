@@ -16,7 +16,7 @@ import pandas as pd
 from analytics_hub.ml.errors import AnalyticsError
 from analytics_hub.ml.forecast_methods import INTERVAL_LEVEL, METHODS, Path, naive
 from analytics_hub.ml.forecast_selection import choose
-from analytics_hub.ml.series import future_index, infer_season_length, regular_series
+from analytics_hub.ml.series import future_index, infer_season_length, regular_series, time_index
 
 AUTO = "auto"
 _MINIMUM_POINTS = {"holt_winters": 4, "theta": 4, "prophet": 3, "seasonal_naive": 2, "naive": 2}
@@ -50,7 +50,8 @@ def valid_methods() -> tuple[str, ...]:
 def forecast(y: pd.Series, horizon: int, *, season_length: int | None = None, method: str = AUTO) -> Forecast:
     """Forecast ``y`` for the ``horizon`` periods after its last label; ``season_length`` None infers it."""
     _check_arguments(horizon, season_length, method)
-    series = prepare_series(y)
+    original = y.index if isinstance(y, pd.Series) else None
+    series = prepare_series(y.set_axis(time_index(y.index)) if original is not None else y)
     season = season_length if season_length is not None else infer_season_length(series.index)
     season = season if season is not None and season >= 2 else None
     scores = None
@@ -60,6 +61,8 @@ def forecast(y: pd.Series, horizon: int, *, season_length: int | None = None, me
     else:
         used, path = _run(method, series, horizon, season)
     index = future_index(series.index, horizon)
+    if isinstance(original, pd.PeriodIndex) and isinstance(index, pd.DatetimeIndex):
+        index = index.to_period(original.freq)  # periods in, periods out
     return Forecast(
         mean=pd.Series(path.mean, index=index, name="mean"),
         lower=pd.Series(path.lower, index=index, name="lower"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import warnings
 
 import numpy as np
@@ -10,6 +12,7 @@ import pandas as pd
 from analytics_hub.ml.errors import AnalyticsError
 
 # Season length per pandas frequency family (the first letters of the offset's name).
+_DATE_LIKE = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}([T ][0-9:.+\-Z ]*)?\s*$|^\s*\d{1,2}/\d{1,2}/\d{4}\s*$")
 MAX_MINUTE_SEASON = 288  # a day of 5-minute points; finer data uses an hourly season
 _SEASON_BY_FREQ = {
     "h": 24,  # hours in a day
@@ -24,6 +27,27 @@ _SEASON_BY_FREQ = {
     "Y": 1,
     "A": 1,
 }
+
+
+def time_index(index: pd.Index) -> pd.Index:
+    """``index`` as a DatetimeIndex when its labels are times: periods (their start), ``datetime.date`` objects (what
+    PostgreSQL dates arrive as) or date strings; any other index is returned unchanged."""
+    if isinstance(index, pd.PeriodIndex):
+        return index.to_timestamp()
+    if not len(index) or not (pd.api.types.is_object_dtype(index) or pd.api.types.is_string_dtype(index)):
+        return index
+    labels = [label for label in index if not pd.isna(label)]
+    if not labels or not all(isinstance(label, dt.date | str) for label in labels):
+        return index
+    if any(isinstance(label, str) and not _DATE_LIKE.match(label) for label in labels):
+        return index
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
+            parsed = pd.DatetimeIndex(pd.to_datetime(index, errors="raise"))
+    except (ValueError, TypeError, OverflowError):
+        return index
+    return parsed
 
 
 def infer_season_length(index: pd.Index) -> int | None:

@@ -191,3 +191,26 @@ def test_auto_on_a_long_series_with_a_long_horizon_backtests_every_window():
 
     assert len(result.mean) == 60 and result.mean.index[0] == pd.Timestamp("2025-01-01")
     assert result.mean.iloc[5] == pytest.approx(y.iloc[-2] * (1 + 7 / 2000), rel=0.05)  # same weekday a week on
+
+
+def test_periods_in_give_periods_out_with_their_season():
+    y = pd.Series(np.tile(np.arange(12.0), 5) + 100, index=pd.period_range("2020-01", periods=60, freq="M"))
+
+    result = forecast(y, 3, method="seasonal_naive")
+
+    assert list(result.mean.index) == list(pd.period_range("2025-01", periods=3, freq="M"))
+    assert result.season_length == 12
+    assert result.mean.tolist() == [100.0, 101.0, 102.0]
+
+
+def test_a_series_indexed_by_python_dates_is_a_daily_series():
+    import datetime as dt
+
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(56)]
+    y = pd.Series([10.0 + (d.weekday() == 5) * 5 for d in days], index=days)
+
+    result = forecast(y, 7, method="seasonal_naive")
+
+    assert result.season_length == 7
+    assert result.mean.index[0] == pd.Timestamp("2024-02-26")
+    assert result.mean.tolist() == [10.0, 10.0, 10.0, 10.0, 10.0, 15.0, 10.0]

@@ -52,3 +52,20 @@ def test_duplicate_labels_keep_the_last_value_and_text_becomes_nan_then_filled()
 def test_a_series_without_numbers_is_refused():
     with pytest.raises(AnalyticsError, match="no numeric values"):
         regular_series(pd.Series([np.nan, "a"]))
+
+
+def test_time_labels_of_every_common_kind_become_a_datetime_index():
+    import datetime as dt
+
+    from analytics_hub.ml.series import time_index
+
+    periods = pd.period_range("2024-01", periods=3, freq="M")
+    assert list(time_index(periods)) == list(pd.date_range("2024-01-01", periods=3, freq="MS"))
+    dates = pd.Index([dt.date(2024, 1, 1), dt.date(2024, 1, 2)], dtype=object)  # how PostgreSQL dates arrive
+    assert list(time_index(dates)) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
+    assert list(time_index(pd.Index(["2024-01-01", "2024-01-02"]))) == [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-01-02"),
+    ]
+    for other in (pd.Index(["a", "b"]), pd.Index(["1", "2"]), pd.RangeIndex(3), pd.Index([0.5, 1.0])):
+        assert time_index(other) is other
