@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from analytics_hub.ml.reader_role import ensure_reader_role, reader_conninfo
 from tests.analytics_hub.conftest import drop_role
@@ -36,3 +37,17 @@ def reader(warehouse: psycopg.Connection, warehouse_url: str, warehouse_schema: 
     ensure_reader_role(warehouse, role=reader_role_name, schemas=[warehouse_schema])
     with psycopg.connect(reader_conninfo(warehouse_url, role=reader_role_name, password=None), autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def other_schema(warehouse_url: str) -> Iterator[str]:
+    """A second schema with a table (``vault``), never granted to the reader."""
+    schema = f"o_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE TABLE {} AS SELECT 1 AS secret").format(sql.Identifier(schema, "vault")))
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -34,20 +34,6 @@ def orders(warehouse: psycopg.Connection, warehouse_schema: str) -> str:
 
 
 @pytest.fixture
-def other_schema(warehouse_url: str) -> Iterator[str]:
-    """A second schema with a table, never granted to the reader."""
-    schema = f"o_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("CREATE TABLE {} AS SELECT 1 AS secret").format(sql.Identifier(schema, "vault")))
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-
-
-@pytest.fixture
 def throwaway_role(warehouse_url: str) -> Iterator[str]:
     """A role name nobody uses yet, dropped (with anything granted to it) after the test."""
     role = f"lp_tmp_{uuid.uuid4().hex[:12]}"

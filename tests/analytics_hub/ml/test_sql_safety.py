@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -284,20 +283,6 @@ HOSTILE = [
         QueryTimeout,
     ),
 ]
-
-
-@pytest.fixture
-def other_schema(warehouse_url: str) -> Iterator[str]:
-    """A schema with a secret table, never granted to the reader."""
-    schema = f"o_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("CREATE TABLE {} AS SELECT 1 AS secret").format(sql.Identifier(schema, "vault")))
-    try:
-        yield schema
-    finally:
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture
