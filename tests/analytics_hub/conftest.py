@@ -105,17 +105,22 @@ def run_app(app: AppTest) -> AppTest:
 def signed_in() -> Callable[[str], AppTest]:
     """An app signed in through the real sign-in form as ``username``."""
 
-    def _sign_in(username: str, password: str = PASSWORD) -> AppTest:
+    def _sign_in(username: str, password: str = PASSWORD, *, expect_success: bool | None = None) -> AppTest:
         app = run_app(AppTest.from_file(str(APP), default_timeout=60))
         app.text_input(key="sign_in_username").input(username)
         app.text_input(key="sign_in_password").input(password)
         app.button[0].click()
-        return run_app(app)
+        app = run_app(app)
+        if expect_success if expect_success is not None else password == PASSWORD:
+            assert "hub_user" in app.session_state, ("sign-in failed", [e.value for e in app.error])
+        return app
 
     return _sign_in
 
 
 def go_to(app: AppTest, page: str) -> AppTest:
-    """Open ``page`` (a file under app_pages/) the way the sidebar does."""
+    """Open ``page`` (a file under app_pages/) the way the sidebar does, still signed in."""
     app.switch_page(f"app_pages/{page}")
-    return run_app(app)
+    app = run_app(app)
+    assert "hub_user" in app.session_state, ("signed out", [w.value for w in app.warning], [e.value for e in app.error])
+    return app

@@ -50,7 +50,7 @@ def test_a_wrong_password_is_refused_in_plain_words(hub_world, signed_in):
 def test_an_inactive_account_cannot_sign_in(hub_world, signed_in, django_user_model):
     django_user_model.objects.filter(username="viewer").update(is_active=False)
 
-    app = signed_in("viewer")
+    app = signed_in("viewer", expect_success=False)
 
     assert "do not match an active account" in app.error[0].value
 

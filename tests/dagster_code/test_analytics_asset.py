@@ -66,9 +66,15 @@ def daily_sales(warehouse: psycopg.Connection, warehouse_schema: str) -> str:
 
 
 def _materialize(warehouse_url: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [run_predictive_analytics], resources={"warehouse": WarehouseResource(url=warehouse_url)}, raise_on_error=False
-    )
+    """Materialize in a throw-away instance disposed here, in this thread (not later by the garbage collector in
+    whatever thread it runs, e.g. a Streamlit script thread of a later test)."""
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            [run_predictive_analytics],
+            resources={"warehouse": WarehouseResource(url=warehouse_url)},
+            instance=instance,
+            raise_on_error=False,
+        )
 
 
 def test_forecasts_and_anomalies_are_recorded_and_new_anomalies_alerted_once(db, warehouse_url, daily_sales, alerts):
