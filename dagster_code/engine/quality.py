@@ -36,8 +36,10 @@ from launchpad_rules import CHECKS_WITHOUT_COLUMN, ParsedRule, RuleError, parse_
 
 SEVERITIES = ("FAIL", "WARN")
 _TEXT_TYPES = {"text", "character varying", "character"}  # UNIQUE groups these by hash first
-# UNIQUE sorts the run's values in memory: sorting 64-bit keys then grouping beats a hash table of every value
-_COUNT_SETTINGS = {**NO_JIT, "work_mem": "256MB", "enable_hashagg": "off"}
+# UNIQUE sorts the run's values in memory: sorting 64-bit keys then grouping beats a hash table of every value.
+# Every join of the statement is between sets that grow with the run: no nested loop, whatever the statistics
+# (a table still being loaded may have none, and one rescan of the other side per row would never finish).
+_COUNT_SETTINGS = {**NO_JIT, "work_mem": "256MB", "enable_hashagg": "off", "enable_nestloop": "off"}
 # On a large run, the branches of the statement run side by side, each whole in one process (a Parallel
 # Append): no partial scans inside a branch (a UNIQUE's partial groups of distinct values would not
 # shrink, workers would only add a merge), and no start-up cost standing in the way.
@@ -261,16 +263,24 @@ def _branch_sql(
     return q.counts_branch(part, table, [_fails(c, params) for c in branch])
 
 
-def _counts(
+def _statement(
     conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked], destination: str | None
-) -> _Counts:
-    """Every count the rules need, from one statement whose branches PostgreSQL may run side by side."""
+) -> tuple[sql.Composable, q.Params, dict[str, str], list[list[_Checked]]]:
+    """The rules' statement, its parameters, the settings it runs under and its branches."""
     branches = _branches(checked)
     params = q.Params(run_id=run_id)
     query = q.union_all([_branch_sql(i, b, table, params, destination) for i, b in enumerate(branches)])
     settings = dict(_COUNT_SETTINGS)
     if len(branches) > 1 and _large(conn, table):
         settings.update(_SIDE_BY_SIDE)
+    return query, params, settings, branches
+
+
+def _counts(
+    conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked], destination: str | None
+) -> _Counts:
+    """Every count the rules need, from one statement whose branches PostgreSQL may run side by side."""
+    query, params, settings, branches = _statement(conn, table, run_id, checked, destination)
     try:
         with conn.transaction(), local_settings(conn, settings):
             rows = conn.execute(query, params).fetchall()

@@ -18,6 +18,7 @@ from dagster_code.engine.errors import ConfigError, TransformError
 from dagster_code.engine.identifiers import column_identifier, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN, table_columns
 from dagster_code.engine.session import NO_JIT, local_settings
+from dagster_code.engine.statistics import refresh_if_stale
 
 LOCK_NAMESPACE = "launchpad:table:"
 
@@ -58,20 +59,32 @@ def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
 
 @register_strategy("insert")
 def insert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> int:
-    """Insert this run's staging rows into the columns both tables share."""
+    """Insert this run's staging rows into the columns both tables share.
+
+    An append with a deduplication key leaves out the rows whose key the destination already has
+    (:func:`_known_key`); they stay in staging, and count as skipped.
+    """
     shared = _shared_columns(cursor.connection, step)
     cols = sql.SQL(", ").join(column_identifier(c) for c in shared)
     cursor.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} = %s").format(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE s.{} = %s{}").format(
             table_identifier(step.destination_table),
             cols,
             cols,
             table_identifier(step.staging_table),
             sql.Identifier(RUN_ID_COLUMN),
+            sql.SQL("").join(sql.SQL(" AND NOT ({})").format(k) for k in _known_key(step))
+            if _skips_known_rows(step)
+            else sql.SQL(""),
         ),
         (run_id,),
     )
     return max(cursor.rowcount, 0)
+
+
+def _skips_known_rows(step: TransformStep) -> bool:
+    """An append with a deduplication key drops the rows whose key the destination has (an upsert updates them)."""
+    return step.load_method == "append" and bool(step.dedup_key) and step.strategy != "upsert"
 
 
 def _shared_columns(conn: psycopg.Connection, step: TransformStep) -> list[str]:
@@ -130,13 +143,14 @@ def upsert_strategy(cursor: psycopg.Cursor, step: TransformStep, run_id: str) ->
     )
 
 
-def _remove_known_rows(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> int:
-    """Append with a deduplication key: drop this run's staging rows whose key the destination already has.
+def _known_key(step: TransformStep) -> tuple[sql.Composable, sql.Composable]:
+    """Two conditions, true for a staging row (alias ``s``) whose deduplication key the destination already has.
 
-    Keys match NULL to NULL. Rows whose key has no NULL are matched with ``=``, which PostgreSQL can
-    hash (``IS NOT DISTINCT FROM`` cannot: it would compare every staging row with every destination
-    row); only the rows with a NULL in their key are matched NULL-safely, in a second statement that
-    runs only when some destination key holds a NULL (a check PostgreSQL makes once, before any scan).
+    Keys match NULL to NULL. Rows whose key has no NULL are matched with ``=`` (the first condition),
+    which PostgreSQL can hash (``IS NOT DISTINCT FROM`` cannot: it would compare every staging row with
+    every destination row); only rows with a NULL in their key are matched NULL-safely (the second),
+    and only when some destination key holds a NULL (a check PostgreSQL makes once, before any scan).
+    Kept apart so that each can be a join of its own.
     """
     dest = table_identifier(step.destination_table)
 
@@ -148,19 +162,23 @@ def _remove_known_rows(cursor: psycopg.Cursor, step: TransformStep, run_id: str)
     equal = sql.SQL(" AND ").join(
         sql.SQL("d.{} = s.{}").format(column_identifier(k), column_identifier(k)) for k in step.dedup_key
     )
-    null_safe = sql.SQL("({}) AND EXISTS (SELECT 1 FROM {} AS n WHERE {})").format(some_null("s"), dest, some_null("n"))
+    by_value = sql.SQL("EXISTS (SELECT 1 FROM {} AS d WHERE {})").format(dest, equal)
+    null_safe = sql.SQL(
+        "({}) AND EXISTS (SELECT 1 FROM {} AS n WHERE {}) AND EXISTS (SELECT 1 FROM {} AS d WHERE {})"
+    ).format(some_null("s"), dest, some_null("n"), dest, _key_match("d", "s", step.dedup_key))
+    return by_value, null_safe
+
+
+def _remove_known_rows(cursor: psycopg.Cursor, step: TransformStep, run_id: str) -> int:
+    """Append with a deduplication key into a procedure: drop this run's staging rows whose key the destination has.
+
+    The procedure reads staging, so the rows go from there (the built-in insert leaves them out as it inserts).
+    """
     removed = 0
-    for condition, match in ((sql.SQL("TRUE"), equal), (null_safe, _key_match("d", "s", step.dedup_key))):
+    for known in _known_key(step):
         cursor.execute(
-            sql.SQL(
-                "DELETE FROM {stg} AS s WHERE s.{run} = %s AND {condition} "
-                "AND EXISTS (SELECT 1 FROM {dest} AS d WHERE {match})"
-            ).format(
-                stg=table_identifier(step.staging_table),
-                run=sql.Identifier(RUN_ID_COLUMN),
-                condition=condition,
-                dest=dest,
-                match=match,
+            sql.SQL("DELETE FROM {} AS s WHERE s.{} = %s AND {}").format(
+                table_identifier(step.staging_table), sql.Identifier(RUN_ID_COLUMN), known
             ),
             (run_id,),
         )
@@ -198,6 +216,9 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
             for table in sorted({s.destination_table for s in steps}):
                 table_columns(conn, table)  # a clear error when the destination is missing
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (LOCK_NAMESPACE + table,))
+            for table in sorted({s.staging_table for s in steps}):  # plans that join staging need its row count
+                keys = [k for s in steps if s.staging_table == table for k in s.dedup_key]
+                refresh_if_stale(conn, table, run_id, keys)
             # a procedure may clear staging: count its rows now; a strategy's are counted as it takes them
             staging_rows = {s.import_name: _count(cursor, s.staging_table, run_id) for s in steps if s.procedure}
             empty_replace = [
@@ -210,10 +231,11 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     "so it was stopped and the destination left as it was.",
                     hint="The file had a header but no data rows. Drop a file with data to replace the table.",
                 )
+            # a procedure reads staging: known rows go from there first
             removed = {
                 s.import_name: _remove_known_rows(cursor, s, run_id)
                 for s in steps
-                if s.load_method == "append" and s.dedup_key and s.strategy != "upsert"
+                if s.procedure and _skips_known_rows(s)
             }
             _truncate(cursor, sorted({s.destination_table for s in steps if not s.procedure} & set(replace_tables)))
             called: set[str] = set()
@@ -233,9 +255,12 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     strategy = _STRATEGIES.get(step.strategy)
                     if strategy is None:
                         raise ConfigError(f"Unknown transform strategy '{step.strategy}'.")
+                    staged = _count(cursor, step.staging_table, run_id) if _skips_known_rows(step) else None
                     moved = strategy(cursor, step, run_id)
                     if moved is None:
                         moved = _count(cursor, step.staging_table, run_id)
+                    if staged is not None:  # the insert left the known rows out
+                        removed[step.import_name] = staged - moved
                     staging_rows[step.import_name] = removed.get(step.import_name, 0) + moved
             return [
                 TransformResult(

@@ -31,6 +31,8 @@ def test_start_creates_the_databases_and_exports_urls_then_reuses_and_stops(isol
     for key, dbname in embedded.DATABASES.items():
         with psycopg.connect(urls[key]) as conn:
             assert conn.execute("SELECT current_database()").fetchone()[0] == dbname
+            for name, value in embedded.SERVER_SETTINGS.items():
+                assert conn.execute(f"SHOW {name}").fetchone()[0] == value
     socket = urls["REDIS_URL"].removeprefix("unix://").split("?")[0]
     client = redis.Redis(unix_socket_path=socket)
     client.set("launchpad-test", "kept")

@@ -339,6 +339,26 @@ def test_append_with_a_key_matches_null_key_parts_to_null(
     ]
 
 
+def test_a_procedure_appending_with_a_key_reads_only_rows_the_destination_lacks(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    insert(warehouse, tables["sales"], ["id", "amount", "loaded_at"], [(1, 99, "earlier")])
+    procedure = f"{tables['sales'].split('.')[0]}.move_sales"
+    create_procedure(
+        warehouse,
+        procedure,
+        f"INSERT INTO {tables['sales']} (id, amount) SELECT id, amount FROM {tables['stg']} "
+        "WHERE dagster_run_id = run_id;",
+    )
+
+    (result,) = run_transform(
+        warehouse, [step(tables, "sales", "append", procedure=procedure, dedup_key=("id",))], "run-1"
+    )
+
+    assert table_rows(warehouse, tables["sales"]) == [(0, 0, "yesterday"), (1, 99, "earlier"), (2, 20, "now")]
+    assert (result.staging_rows, result.duplicates_removed) == (2, 1)
+
+
 def test_upsert_updates_known_keys_and_inserts_new_ones(warehouse: psycopg.Connection, tables: dict[str, str]) -> None:
     insert(warehouse, tables["sales"], ["id", "amount", "loaded_at"], [(1, 99, "earlier")])
     insert(warehouse, tables["stg"], ["id", "amount", "note", "dagster_run_id"], [(2, 25, "again", "run-1")])
