@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from analytics_hub.ml.nl2sql import NotConfigured, client_from_env, describe_schema, generate_sql
-from analytics_hub.ml.sql_safety import UnsafeSQL
 
 from analytics_hub import hub
 from analytics_hub.ml.charts import suggest_chart
+from analytics_hub.ml.nl2sql import NotConfigured, client_from_env, describe_schema, generate_sql
+from analytics_hub.ml.sql_safety import UnsafeSQL
 from analytics_hub.plots import chart_figure
 
 HOW_TO_CONFIGURE = """

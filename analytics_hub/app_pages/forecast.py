@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from analytics_hub.ml.forecasting import forecast
 
 from analytics_hub import hub
+from analytics_hub.ml.forecasting import forecast
 from analytics_hub.plots import forecast_figure
 from analytics_hub.series_picker import load_series, pick_series
 

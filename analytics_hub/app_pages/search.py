@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
-from analytics_hub.ml.semantic import build_index, embedding_backend, search
 
 from analytics_hub import hub
+from analytics_hub.ml.semantic import build_index, embedding_backend, search
 
 user = hub.require()
 st.title("Semantic search")
