@@ -297,21 +297,25 @@ def time_pipeline(conn, schema: str, path: str, run_id: str, truth: Truth) -> tu
         phases[name] = round(now - clock, 3)
         clock = now
 
-    loaded = load_files(
-        conn,
-        table=staging,
-        files=[Path(path)],
-        parser=get_parser("csv"),
-        options={},
-        column_mapping=None,
-        run_id=run_id,
-        enrichment=[enrichment],
-    )
-    lap("load_and_enrichment_s")
+    with conn.transaction():  # as the staging asset runs them: load, enrichment and rules kept together, or none
+        loaded = load_files(
+            conn,
+            table=staging,
+            files=[Path(path)],
+            parser=get_parser("csv"),
+            options={},
+            column_mapping=None,
+            run_id=run_id,
+            enrichment=[enrichment],
+        )
+        lap("load_and_enrichment_s")
+        rules = quality_rules(staging, truth.rows)
+        results = evaluate_rules(
+            conn, table=staging, run_id=run_id, rules=rules, key_columns=step.dedup_key, destination=destination
+        )
+    lap("rules_s")
     [filled] = loaded.enrichment
     phases["enriched_in_stream"] = loaded.enriched_in_stream
-    results = evaluate_rules(conn, table=staging, run_id=run_id, rules=quality_rules(staging, truth.rows))
-    lap("rules_s")
     [moved] = run_transform(conn, [step], run_id)
     lap("dedup_and_transform_s")
     elapsed = time.perf_counter() - started

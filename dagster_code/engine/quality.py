@@ -1,12 +1,13 @@
 """Quality rules over one run's staging rows, set-based, in one statement.
 
 The statement is a UNION ALL of branches: the row-level rules (NOT_NULL, IS_IN_SET, RANGE, REGEX,
-CUSTOM_SQL) as ``count(*) FILTER (WHERE <fails>)`` columns of two scans of balanced cost (the first
-one's ``count(*)`` also answers ROW_COUNT_MIN), and one grouping per UNIQUE rule (joined with the
-destination's keys when asked). On a run large enough for PostgreSQL to scan in parallel, the
-branches run side by side in parallel workers (a Parallel Append), each branch whole in one
-process. Rows failing a rule are sampled (5 at most) only for rules that fail. Only rows tagged
-with the run's id are read.
+CUSTOM_SQL) as ``count(*) FILTER (WHERE <fails>)`` columns of one scan (whose ``count(*)`` also
+answers ROW_COUNT_MIN), and one grouping per UNIQUE rule (joined with the destination's keys when
+asked). On a run large enough for PostgreSQL to scan in parallel, the branches run side by side in
+parallel workers (a Parallel Append), each branch whole in one process, and the row-level scan is
+cut into block ranges (TID range scans) so that every row is still read once for all of them.
+Rows failing a rule are sampled (5 at most) only for rules that fail. Only rows tagged with the
+run's id are read.
 
 NULL values: NOT_NULL fails on NULL; every other check lets NULL pass (as SQL ``CHECK``
 constraints do). A CUSTOM_SQL condition that is NULL for a row passes. UNIQUE ignores NULLs and
@@ -48,8 +49,10 @@ _SIDE_BY_SIDE = {
     "min_parallel_table_scan_size": "1TB",
     "min_parallel_index_scan_size": "1TB",
 }
-# relative CPU per row of each row-level check, to balance the two scans
-_ROW_COSTS = {"NOT_NULL": 1, "RANGE": 2, "IS_IN_SET": 2, "CUSTOM_SQL": 3, "REGEX": 8}
+# On a large run the row-level rules are counted in this many scans, each of its own range of the table's
+# blocks: every row is read once for all of them, and small equal parts keep the processes evenly busy
+# next to the UNIQUE branches, which each need every row in one place.
+_BLOCK_RANGES = 4
 
 
 @dataclass(frozen=True)
@@ -238,40 +241,54 @@ class _Counts:
     unique: dict[int, _UniqueCounts] = field(default_factory=dict)
 
 
-def _branches(checked: Sequence[_Checked]) -> list[list[_Checked]]:
-    """Rules as branches of one statement: row-level rules in two scans of balanced cost, each UNIQUE alone.
+@dataclass(frozen=True)
+class _Branch:
+    """One branch of the rules' statement: a UNIQUE rule, or every row-level rule over (a block range of) the rows."""
 
-    The first branch always exists (it counts the run's rows, for ROW_COUNT_MIN and the messages).
+    rules: tuple[_Checked, ...]
+    blocks: tuple[int, int | None] | None = None
+
+    @property
+    def unique(self) -> _Checked | None:
+        return self.rules[0] if self.rules and self.rules[0].rule.check_type == "UNIQUE" else None
+
+
+def _branches(checked: Sequence[_Checked], blocks: int) -> list[_Branch]:
+    """Row-level rules in one scan, or in :data:`_BLOCK_RANGES` scans of block ranges; each UNIQUE alone.
+
+    ``blocks``: the table's size in blocks when it is large enough to be read by parallel workers, else 0.
+
+    The row-level branches always exist (they count the run's rows, for ROW_COUNT_MIN and the messages).
+    The last block range is open, so blocks added after ``blocks`` was measured are read too.
     """
-    row_level = sorted(
-        (c for c in checked if q.is_row_level(c.rule.check_type)), key=lambda c: -_ROW_COSTS.get(c.rule.check_type, 2)
-    )
-    scans: list[list[_Checked]] = [[], []] if len(row_level) > 1 else [[]]
-    for c in row_level:  # the costliest first, each to the lighter scan
-        min(scans, key=lambda scan: sum(_ROW_COSTS.get(r.rule.check_type, 2) for r in scan)).append(c)
-    return [*scans, *([c] for c in checked if c.rule.check_type == "UNIQUE")]
+    row_level = tuple(c for c in checked if q.is_row_level(c.rule.check_type))
+    ranges: list[tuple[int, int | None] | None] = [None]
+    if blocks >= _BLOCK_RANGES:
+        starts = [blocks * i // _BLOCK_RANGES for i in range(_BLOCK_RANGES)]
+        ranges = [(start, end) for start, end in zip(starts, [*starts[1:], None], strict=True)]
+    uniques = [_Branch((c,)) for c in checked if c.rule.check_type == "UNIQUE"]
+    return [*(_Branch(row_level, r) for r in ranges), *uniques]
 
 
-def _branch_sql(
-    part: int, branch: Sequence[_Checked], table: str, params: q.Params, destination: str | None
-) -> sql.Composable:
-    if branch and branch[0].rule.check_type == "UNIQUE":
-        c = branch[0]
+def _branch_sql(part: int, branch: _Branch, table: str, params: q.Params, destination: str | None) -> sql.Composable:
+    c = branch.unique
+    if c is not None:
         hashed = c.column.type_name.split("(")[0] in _TEXT_TYPES
         dest = destination if c.parsed.against_destination else None
         return q.unique_branch(part, table, c.rule.column, hashed=hashed, destination=dest)
-    return q.counts_branch(part, table, [_fails(c, params) for c in branch])
+    return q.counts_branch(part, table, [_fails(c, params) for c in branch.rules], blocks=branch.blocks)
 
 
 def _statement(
     conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked], destination: str | None
-) -> tuple[sql.Composable, q.Params, dict[str, str], list[list[_Checked]]]:
+) -> tuple[sql.Composable, q.Params, dict[str, str], list[_Branch]]:
     """The rules' statement, its parameters, the settings it runs under and its branches."""
-    branches = _branches(checked)
+    blocks = _parallel_blocks(conn, table)
+    branches = _branches(checked, blocks)
     params = q.Params(run_id=run_id)
     query = q.union_all([_branch_sql(i, b, table, params, destination) for i, b in enumerate(branches)])
     settings = dict(_COUNT_SETTINGS)
-    if len(branches) > 1 and _large(conn, table):
+    if len(branches) > 1 and blocks:
         settings.update(_SIDE_BY_SIDE)
     return query, params, settings, branches
 
@@ -289,28 +306,30 @@ def _counts(
     counts = _Counts()
     for part, numbers, keys, sizes, known in rows:
         branch = branches[part]
-        if branch and branch[0].rule.check_type == "UNIQUE":
-            c = branch[0]
+        c = branch.unique
+        if c is not None:
             failing, repeated, values, known_rows = numbers
             sample = tuple(
                 {c.rule.column: value, "rows": n, **({"in_destination": True} if flag else {})}
                 for value, n, flag in zip(_typed(conn, c.column, keys or ()), sizes or (), known or (), strict=True)
             )
             counts.unique[id(c)] = _UniqueCounts(failing, repeated, values, known_rows, sample)
-        else:
-            if part == 0:
-                counts.total = numbers[0]
-            counts.failing.update({id(c): n for c, n in zip(branch, numbers[1:], strict=True)})
+        else:  # one block range: its counts add to the others'
+            counts.total += numbers[0]
+            for rule, n in zip(branch.rules, numbers[1:], strict=True):
+                counts.failing[id(rule)] = counts.failing.get(id(rule), 0) + n
     return counts
 
 
-def _large(conn: psycopg.Connection, table: str) -> bool:
-    """Worth parallel workers: at least the table size from which PostgreSQL would scan it in parallel itself."""
-    (large,) = conn.execute(
-        "SELECT pg_relation_size(to_regclass(%s)) >= pg_size_bytes(current_setting('min_parallel_table_scan_size'))",
+def _parallel_blocks(conn: psycopg.Connection, table: str) -> int:
+    """The table's blocks when it is worth parallel workers (as large as PostgreSQL would scan in parallel), else 0."""
+    (blocks,) = conn.execute(
+        "SELECT CASE WHEN size >= pg_size_bytes(current_setting('min_parallel_table_scan_size')) "
+        "THEN size / current_setting('block_size')::bigint ELSE 0 END "
+        "FROM pg_relation_size(to_regclass(%s)) AS size",
         (table_identifier(table).as_string(conn),),
     ).fetchone()
-    return bool(large)
+    return int(blocks or 0)
 
 
 def _typed(conn: psycopg.Connection, column: _Column, values: Sequence[str | None]) -> list[Any]:
@@ -337,7 +356,7 @@ def _which_rule_failed(
         params = q.Params(run_id=run_id)
         try:
             with conn.transaction(), local_settings(conn, _COUNT_SETTINGS):
-                conn.execute(_branch_sql(0, [c], table, params, destination), params)
+                conn.execute(_branch_sql(0, _Branch((c,)), table, params, destination), params)
         except psycopg.Error as own:
             return _rule_error(c.rule, table, own)
     return QualityError(

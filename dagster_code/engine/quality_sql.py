@@ -117,12 +117,23 @@ def union_all(branches: Sequence[sql.Composable]) -> sql.Composable:
     return sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(b) for b in branches)
 
 
-def counts_branch(part: int, table: str, conditions: Sequence[sql.Composable]) -> sql.Composable:
-    """One scan: numbers = ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition."""
+def counts_branch(
+    part: int, table: str, conditions: Sequence[sql.Composable], *, blocks: tuple[int, int | None] | None = None
+) -> sql.Composable:
+    """One scan: numbers = ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition.
+
+    ``blocks`` = (first, end): only the rows in those blocks of the table (end None: to the last block).
+    """
     counts = [sql.SQL("count(*)")] + [sql.SQL("count(*) FILTER (WHERE {})").format(c) for c in conditions]
+    rows = run_rows(table)
+    if blocks is not None:
+        first, end = blocks
+        rows += sql.SQL(" AND ctid >= {}::tid").format(sql.Literal(f"({first},0)"))
+        if end is not None:
+            rows += sql.SQL(" AND ctid < {}::tid").format(sql.Literal(f"({end},0)"))
     return sql.SQL(
         "SELECT {part}::integer, ARRAY[{counts}]::bigint[], NULL::text[], NULL::bigint[], NULL::boolean[] {rows}"
-    ).format(part=sql.Literal(part), counts=sql.SQL(", ").join(counts), rows=run_rows(table))
+    ).format(part=sql.Literal(part), counts=sql.SQL(", ").join(counts), rows=rows)
 
 
 def unique_branch(part: int, table: str, column: str, *, hashed: bool, destination: str | None) -> sql.Composable:

@@ -18,9 +18,13 @@ from psycopg import sql
 
 from dagster_code.engine.identifiers import column_identifier, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN
+from dagster_code.engine.session import local_settings
 
 TRUSTED_ESTIMATE = 10_000  # the planner avoids per-row rescans of a join's other side once it expects this many
 _SLACK = 10  # an estimate is stale when the run has more than this many times the rows expected
+# ANALYZE samples 300 rows per unit of target: 3,000 rows give the run's share and the keys' distinctness
+# well enough to plan joins, and read a fifth of the blocks the default target would on a million rows.
+_SAMPLE_TARGET = "10"
 
 
 def run_rows_estimate(conn: psycopg.Connection, table: str, run_id: str) -> float:
@@ -32,9 +36,10 @@ def run_rows_estimate(conn: psycopg.Connection, table: str, run_id: str) -> floa
 def refresh_if_stale(conn: psycopg.Connection, table: str, run_id: str, columns: Sequence[str] = ()) -> bool:
     """ANALYZE ``table`` (the run id column and ``columns``) when the planner underestimates the run's rows.
 
-    Returns True when it ran. Costs one EXPLAIN when the estimate is already large, plus a count
-    stopped after a bounded number of rows when it is small. A table the role may not analyze is
-    left as it is (PostgreSQL warns and skips it).
+        Returns True when it ran. Costs one EXPLAIN when the estimate is already large, plus a count
+        stopped after a bounded number of rows when it is small. A table the role may not analyze is
+        left as it is (PostgreSQL warns and skips it). The sample is small (:data:`_SAMPLE_TARGET`): these
+    statistics replace ones that missed the run entirely, and the next autovacuum takes a full sample.
     """
     estimate = run_rows_estimate(conn, table, run_id)
     if estimate >= TRUSTED_ESTIMATE:
@@ -46,11 +51,12 @@ def refresh_if_stale(conn: psycopg.Connection, table: str, run_id: str, columns:
     if rows <= bound:
         return False
     names = dict.fromkeys([RUN_ID_COLUMN, *columns])
-    conn.execute(
-        sql.SQL("ANALYZE {} ({})").format(
-            table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in names)
+    with conn.transaction(), local_settings(conn, {"default_statistics_target": _SAMPLE_TARGET}):
+        conn.execute(
+            sql.SQL("ANALYZE {} ({})").format(
+                table_identifier(table), sql.SQL(", ").join(column_identifier(c) for c in names)
+            )
         )
-    )
     return True
 
 

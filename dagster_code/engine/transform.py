@@ -238,6 +238,11 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                 if s.procedure and _skips_known_rows(s)
             }
             _truncate(cursor, sorted({s.destination_table for s in steps if not s.procedure} & set(replace_tables)))
+            # a destination only the built-in insert writes ends with the rows it had plus those inserted:
+            # counting them now reads fewer rows than counting afterwards
+            held = {s.destination_table for s in steps if not s.procedure and s.strategy == "insert"}
+            held -= {s.destination_table for s in steps if s.procedure or s.strategy != "insert"}
+            rows_now = {t: 0 if t in replace_tables else _count(cursor, t) for t in sorted(held)}
             called: set[str] = set()
             for step in steps:
                 if step.procedure:
@@ -262,12 +267,16 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     if staged is not None:  # the insert left the known rows out
                         removed[step.import_name] = staged - moved
                     staging_rows[step.import_name] = removed.get(step.import_name, 0) + moved
+                    if step.destination_table in rows_now:
+                        rows_now[step.destination_table] += moved
+            for table in sorted({s.destination_table for s in steps} - set(rows_now)):
+                rows_now[table] = _count(cursor, table)
             return [
                 TransformResult(
                     import_name=s.import_name,
                     destination_table=s.destination_table,
                     staging_rows=staging_rows[s.import_name],
-                    destination_rows=_count(cursor, s.destination_table),
+                    destination_rows=rows_now[s.destination_table],
                     truncated=s.destination_table in replace_tables,
                     duplicates_removed=removed.get(s.import_name, 0),
                 )

@@ -169,6 +169,26 @@ def test_replace_truncates_only_replace_destinations(warehouse: psycopg.Connecti
     ]
 
 
+def test_destination_rows_are_what_each_destination_holds_after_the_whole_transform(
+    warehouse: psycopg.Connection, tables: dict[str, str]
+) -> None:
+    twice = [
+        step(tables, "archive", "append"),
+        TransformStep("archive_again", tables["stg"], tables["archive"], "append", dedup_key=("id",)),
+        step(tables, "sales", "replace"),
+    ]
+
+    results = run_transform(warehouse, twice, "run-1")
+
+    archive, sales = len(table_rows(warehouse, tables["archive"])), len(table_rows(warehouse, tables["sales"]))
+    assert (archive, sales) == (3, 2)  # the second import into archive found both keys already there
+    assert [(r.import_name, r.destination_rows, r.duplicates_removed) for r in results] == [
+        ("archive_import", archive, 0),
+        ("archive_again", archive, 2),
+        ("sales_import", sales, 0),
+    ]
+
+
 def test_append_keeps_existing_rows_across_runs(warehouse: psycopg.Connection, tables: dict[str, str]) -> None:
     run_transform(warehouse, [step(tables, "sales", "append")], "run-0")
     run_transform(warehouse, [step(tables, "sales", "append")], "run-1")
