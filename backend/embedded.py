@@ -125,9 +125,13 @@ def start_postgres(base_dir: Path | None = None) -> dict[str, str]:
     pgdata = root / "pg"
     root.mkdir(parents=True, exist_ok=True)
     with _file_lock(root / ".pg.lock"):
+        already_running = (pgdata / "postmaster.pid").exists()
         server = _pg_server(pgdata)
         maintenance = server.get_uri("postgres")
-        if _apply_settings(maintenance):
+        pending = _apply_settings(maintenance)
+        if pending and already_running:  # others may be using it: the settings apply at its next start
+            log.info("The embedded PostgreSQL applies %s at its next start", ", ".join(SERVER_SETTINGS))
+        elif pending:
             log.info("Restarting the embedded PostgreSQL to apply %s", ", ".join(SERVER_SETTINGS))
             # restart keeps the server options it was started with (its socket); the log must be named again
             result = _pg_ctl(pgdata, "restart", "-l", str(pgdata / "log"))

@@ -53,6 +53,26 @@ def test_start_creates_the_databases_and_exports_urls_then_reuses_and_stops(isol
     assert embedded.stop_services() == []
 
 
+def test_settings_changed_while_the_server_runs_wait_for_its_next_start(isolated, monkeypatch):
+    embedded.ensure_services()
+    url = embedded.os.environ["DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:  # as a server started before these settings existed
+        conn.execute("ALTER SYSTEM RESET wal_buffers")
+    assert embedded._pg_ctl(isolated / "pg", "restart", "-l", str(isolated / "pg" / "log")).returncode == 0
+    running = _postmaster_pid(isolated)
+
+    for key in URL_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    embedded.ensure_services()  # another process starting up: it must not restart the server under the first
+    assert _postmaster_pid(isolated) == running
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SHOW wal_buffers").fetchone()[0] != embedded.SERVER_SETTINGS["wal_buffers"]
+
+    assert embedded._pg_ctl(isolated / "pg", "restart", "-l", str(isolated / "pg" / "log")).returncode == 0
+    with psycopg.connect(url) as conn:  # written for the next start, which now applied them
+        assert conn.execute("SHOW wal_buffers").fetchone()[0] == embedded.SERVER_SETTINGS["wal_buffers"]
+
+
 def test_urls_already_set_start_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("LAUNCHPAD_DATA_DIR", str(tmp_path / "unused"))
     for key in embedded.DATABASES:
