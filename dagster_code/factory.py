@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import dagster as dg
 
@@ -312,30 +313,44 @@ def _run_family(context: dg.AssetExecutionContext) -> list[str]:
     return family
 
 
-def _staging_run_ids(context: dg.AssetExecutionContext, imports: tuple[ImportSpec, ...]) -> dict[str, str]:
-    """import_name -> the run id of the staging rows this transform should move.
+class _Staged(NamedTuple):
+    run_id: str  # the run id the staging rows carry
+    rows: int | None  # how many the load reported (None: not recorded)
+
+
+def _rows_loaded(metadata: Mapping[str, Any]) -> int | None:
+    value = metadata.get("rows_loaded")
+    return value.value if value is not None else None
+
+
+def _staged_loads(context: dg.AssetExecutionContext, imports: tuple[ImportSpec, ...]) -> dict[str, _Staged]:
+    """import_name -> the staging rows this transform should move: their run id and the load's row count.
 
     Imports loaded by this run (or the run it re-executes) use its root run id; an import
     whose files were all skipped as already loaded has nothing to move. When the transform
     runs alone, each import's latest successful load is used instead.
     """
-    staged: dict[str, bool] = {}  # staging asset -> loaded rows (False: every file skipped)
+    staged: dict[str, Mapping[str, Any]] = {}  # staging asset -> the metadata of its load in this run family
     for run_id in _run_family(context):
         for event in context.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
             if not (event.dagster_event and event.dagster_event.asset_key):
                 continue
             metadata = event.dagster_event.step_materialization_data.materialization.metadata
-            staged.setdefault(event.dagster_event.asset_key.path[-1], META_NOTHING_LOADED not in metadata)
+            staged.setdefault(event.dagster_event.asset_key.path[-1], metadata)
     if any(spec.staging_asset_name in staged for spec in imports):
-        return {spec.import_name: root_run_id(context) for spec in imports if staged.get(spec.staging_asset_name)}
-    run_ids: dict[str, str] = {}
+        return {
+            spec.import_name: _Staged(root_run_id(context), _rows_loaded(staged[spec.staging_asset_name]))
+            for spec in imports
+            if spec.staging_asset_name in staged and META_NOTHING_LOADED not in staged[spec.staging_asset_name]
+        }
+    loads: dict[str, _Staged] = {}
     for spec in imports:
         event = context.instance.get_latest_materialization_event(dg.AssetKey(spec.staging_asset_name))
         materialization = event.asset_materialization if event else None
         value = materialization.metadata.get("launchpad_run_id") if materialization else None
         if value is not None:
-            run_ids[spec.import_name] = value.value
-    return run_ids
+            loads[spec.import_name] = _Staged(value.value, _rows_loaded(materialization.metadata))
+    return loads
 
 
 def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...]) -> dg.AssetsDefinition:
@@ -349,7 +364,8 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
         kinds={"postgres"},
     )
     def _transform(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        run_ids = _staging_run_ids(context, imports)
+        loads = _staged_loads(context, imports)
+        run_ids = {name: load.run_id for name, load in loads.items()}
         if not run_ids:
             context.log.info("No newly loaded staging data to transform.")
             return dg.MaterializeResult(metadata={"imports": dg.MetadataValue.json([])})
@@ -364,6 +380,7 @@ def build_transform_asset(pipeline: PipelineSpec, imports: tuple[ImportSpec, ...
                     procedure=spec.transform_procedure,
                     strategy=spec.transform_strategy,
                     dedup_key=spec.deduplication_key,
+                    staged_rows=loads[spec.import_name].rows,
                 )
                 for spec in imports
                 if run_ids.get(spec.import_name) == run_id

@@ -32,6 +32,7 @@ class TransformStep:
     procedure: str | None = None
     strategy: str = "insert"
     dedup_key: tuple[str, ...] = ()
+    staged_rows: int | None = None  # the run's staging rows as the load counted them; else they are counted here
 
 
 @dataclass(frozen=True)
@@ -260,11 +261,15 @@ def run_transform(conn: psycopg.Connection, steps: Sequence[TransformStep], run_
                     strategy = _STRATEGIES.get(step.strategy)
                     if strategy is None:
                         raise ConfigError(f"Unknown transform strategy '{step.strategy}'.")
-                    staged = _count(cursor, step.staging_table, run_id) if _skips_known_rows(step) else None
+                    staged = step.staged_rows if _skips_known_rows(step) else None
+                    if _skips_known_rows(step) and staged is None:
+                        staged = _count(cursor, step.staging_table, run_id)
                     moved = strategy(cursor, step, run_id)
                     if moved is None:
                         moved = _count(cursor, step.staging_table, run_id)
                     if staged is not None:  # the insert left the known rows out
+                        if staged < moved:  # the load's count no longer holds: count what is there
+                            staged = _count(cursor, step.staging_table, run_id)
                         removed[step.import_name] = staged - moved
                     staging_rows[step.import_name] = removed.get(step.import_name, 0) + moved
                     if step.destination_table in rows_now:

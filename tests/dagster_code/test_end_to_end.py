@@ -11,9 +11,12 @@ import dagster as dg
 import psycopg
 import pytest
 
+from backend.pipelines.demo import create_demo_pipeline
 from backend.pipelines.models import PipelineConfig
+from backend.pipelines.specs import load_active_specs
 from backend.runs.models import LoadedFile, PipelineRunLog
-from dagster_code.factory import StagingLoadConfig
+from dagster_code.factory import StagingLoadConfig, build_definitions
+from dagster_code.resources import WarehouseResource
 from tests.dagster_code.conftest import drop_demo_file
 
 pytestmark = pytest.mark.django_db
@@ -123,6 +126,35 @@ def test_the_ledger_skips_a_file_already_loaded_unless_forced(demo_pipeline, dem
     assert (entry.status, entry.forced, entry.rows) == ("LOADED", True, 24)
     assert _staging_count(demo_warehouse) == 48
     assert _destination_rows(demo_warehouse) == _file_rows(path)
+
+
+@pytest.fixture
+def insert_by_key(demo_warehouse, incoming):
+    """The demo import moved by the built-in insert with sale_id as its key (its table then has no run ids)."""
+    create_demo_pipeline(incoming)
+    PipelineConfig.objects.filter(import_name="daily_sales").update(
+        transform_procedure=None, transform_strategy="insert", deduplication_key="sale_id"
+    )
+    with psycopg.connect(demo_warehouse, autocommit=True) as conn:
+        conn.execute("ALTER TABLE dw.sales ALTER COLUMN dagster_run_id DROP NOT NULL")
+    try:
+        yield build_definitions(load_active_specs(), WarehouseResource(url=demo_warehouse))
+    finally:
+        with psycopg.connect(demo_warehouse, autocommit=True) as conn:
+            conn.execute("TRUNCATE dw.sales")
+            conn.execute("ALTER TABLE dw.sales ALTER COLUMN dagster_run_id SET NOT NULL")
+
+
+def test_the_built_in_insert_with_a_key_reports_the_rows_it_left_out(insert_by_key, demo_warehouse, incoming):
+    path = drop_demo_file(incoming)
+    assert _materialize(insert_by_key, [path]).success
+
+    again = _materialize(insert_by_key, [path], force=True)
+
+    assert again.success
+    assert _destination_rows(demo_warehouse) == _file_rows(path)
+    moved = PipelineRunLog.objects.get(dagster_run_id=again.run_id, step="transform")
+    assert (moved.rows_read, moved.rows_loaded, moved.rows_rejected) == (24, 0, 24)  # every key already there
 
 
 def test_a_bad_file_fails_with_a_plain_error_and_changes_nothing(demo_pipeline, demo_warehouse, incoming):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -333,6 +334,30 @@ def test_append_with_a_key_skips_rows_the_destination_already_has(
 
     assert table_rows(warehouse, tables["sales"]) == [(0, 0, "yesterday"), (1, 99, "earlier"), (2, 20, "now")]
     assert (result.staging_rows, result.duplicates_removed) == (2, 1)
+
+
+def test_the_loads_row_count_spares_counting_staging_unless_it_no_longer_holds(
+    warehouse_url: str, tables: dict[str, str]
+) -> None:
+    counts: list[str] = []
+
+    class RecordingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            text = query.as_string(self.connection) if isinstance(query, sql.Composable) else str(query)
+            if text.startswith('SELECT count(*) FROM "') and tables["stg"].split(".")[1] in text:  # not the guard's
+                counts.append(text)
+            return super().execute(query, params, **kwargs)
+
+    with psycopg.connect(warehouse_url, autocommit=True, cursor_factory=RecordingCursor) as conn:
+        insert(conn, tables["sales"], ["id", "amount", "loaded_at"], [(1, 99, "earlier")])
+        keyed = step(tables, "sales", "append", dedup_key=("id",))
+
+        (told,) = run_transform(conn, [replace(keyed, staged_rows=2)], "run-1")
+        assert (told.staging_rows, told.duplicates_removed, counts) == (2, 1, [])
+
+        conn.execute(sql.SQL("TRUNCATE {}").format(ident(tables["sales"])))
+        (stale,) = run_transform(conn, [replace(keyed, staged_rows=1)], "run-1")  # fewer than it inserts
+        assert (stale.staging_rows, stale.duplicates_removed, len(counts)) == (2, 0, 1)
 
 
 def test_append_with_a_key_matches_null_key_parts_to_null(
