@@ -166,7 +166,14 @@ def unique_query(table: str, column: str, *, hashed: bool, destination: str | No
     """
     col = column_identifier(column)
     key = sql.SQL("hashtextextended({}, 0)").format(col) if hashed else col
-    parts = {"col": col, "key": key, "rows": run_rows(table)}
+    parts = {
+        "col": col,
+        "key": key,
+        "t_key": sql.SQL("hashtextextended(t.{}, 0)").format(col),
+        "rows": run_rows(table),
+        "table": table_identifier(table),
+        "run": sql.Identifier(RUN_ID_COLUMN),
+    }
     if not destination:
         return _repeated_query(parts, hashed)
     parts["dest"] = table_identifier(destination)
@@ -194,15 +201,22 @@ def _repeated_query(parts: dict[str, sql.Composable], hashed: bool) -> sql.Compo
     """``unique_query`` without a destination: one grouping of the run's rows, same result row.
 
     ``hashed``: the rows are first grouped by the value's 64-bit hash alone (sorting integers, not
-    text); only rows whose hash repeats are then grouped by the value itself, which drops collisions.
+    text); only the rows whose hash repeats are then grouped by the value itself, which drops collisions.
+    The repeated hashes pass through one array, so the second scan joins a hash table sized for an
+    array's few elements (not for the planner's guess at the grouping: it stays in the CPU's cache),
+    and that scan stops at its first row when no hash repeats.
     """
-    rows = parts["rows"]
+    grouped = sql.SQL(
+        "SELECT {col} AS k, count(*) AS n {rows} AND {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1"
+    )
     if hashed:
-        rows = sql.SQL("{rows} AND {key} IN (SELECT {key} {rows} AND {col} IS NOT NULL GROUP BY 1 HAVING count(*) > 1)")
-        rows = rows.format(**parts)
+        grouped = sql.SQL(
+            "SELECT t.{col} AS k, count(*) AS n FROM {table} AS t JOIN (SELECT unnest(array_agg(h)) AS h "
+            "FROM (SELECT {key} AS h {rows} AND {col} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS r) AS m "
+            "ON {t_key} = m.h WHERE t.{run} = %(run_id)s AND t.{col} IS NOT NULL GROUP BY t.{col} HAVING count(*) > 1"
+        )
     return sql.SQL(
         "SELECT coalesce(sum(n), 0), coalesce(sum(n), 0), count(*), 0, "
         "(array_agg(k ORDER BY k))[1:{size}], (array_agg(n ORDER BY k))[1:{size}], "
-        "(array_agg(false ORDER BY k))[1:{size}] "
-        "FROM (SELECT {col} AS k, count(*) AS n {rows} AND {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1) g"
-    ).format(size=sql.Literal(SAMPLE_SIZE), col=parts["col"], rows=rows)
+        "(array_agg(false ORDER BY k))[1:{size}] FROM ({grouped}) g"
+    ).format(size=sql.Literal(SAMPLE_SIZE), grouped=grouped.format(**parts))

@@ -247,6 +247,38 @@ def test_unique_on_text_finds_the_exact_repeated_values(warehouse, warehouse_sch
     assert (email.rows_failing, email.sample) == (1, ({"email": "d@x.com", "rows": 1, "in_destination": True},))
 
 
+def test_unique_on_text_follows_the_columns_collation_and_counts_every_repeat(warehouse, warehouse_schema):
+    """Values equal under a case-insensitive collation are one value; a value three times is three failing rows."""
+    collation = f"{warehouse_schema}.nocase"
+    try:
+        warehouse.execute(
+            sql.SQL("CREATE COLLATION {} (provider = icu, locale = 'und-u-ks-level2', deterministic = false)").format(
+                ident(collation)
+            )
+        )
+    except psycopg.errors.FeatureNotSupported:
+        pytest.skip("this PostgreSQL is built without ICU")
+    table = f"{warehouse_schema}.people"
+    warehouse.execute(
+        sql.SQL("CREATE TABLE {} (id integer, email text COLLATE {}, dagster_run_id text)").format(
+            ident(table), ident(collation)
+        )
+    )
+    emails = ["A@x.com", "a@x.com", "b@x.com", "C@x.com", "c@X.com", "c@x.COM", "d@x.com", None, None]
+    with warehouse.cursor() as cursor:
+        cursor.executemany(
+            sql.SQL("INSERT INTO {} VALUES (%s, %s, 'run-1')").format(ident(table)), list(enumerate(emails))
+        )
+        cursor.execute(sql.SQL("INSERT INTO {} VALUES (99, 'B@X.COM', 'run-0')").format(ident(table)))
+
+    [email] = evaluate_rules(
+        warehouse, table=table, run_id="run-1", rules=[QualityRule("email_unique", table, "email", "UNIQUE", "")]
+    )
+
+    assert email.rows_failing == 5  # 2 spellings of a@x.com, 3 of c@x.com; b@x.com's twin is another run's
+    assert [(s["email"].lower(), s["rows"]) for s in email.sample] == [("a@x.com", 2), ("c@x.com", 3)]
+
+
 def test_unique_against_the_destination_needs_the_destination(warehouse, tables):
     with pytest.raises(QualityError, match="needs the destination table"):
         evaluate(warehouse, tables, rule(tables, "UNIQUE", "sale_id", '{"against_destination": true}'))
