@@ -246,7 +246,7 @@ class _Branch:
     """One branch of the rules' statement: a UNIQUE rule, or every row-level rule over (a block range of) the rows."""
 
     rules: tuple[_Checked, ...]
-    blocks: tuple[int, int | None] | None = None
+    blocks: q.Blocks | None = None
 
     @property
     def unique(self) -> _Checked | None:
@@ -259,14 +259,19 @@ def _branches(checked: Sequence[_Checked], blocks: int) -> list[_Branch]:
     ``blocks``: the table's size in blocks when it is large enough to be read by parallel workers, else 0.
 
     The row-level branches always exist (they count the run's rows, for ROW_COUNT_MIN and the messages).
-    The last block range is open, so blocks added after ``blocks`` was measured are read too.
+    The last block range is open, so blocks added after ``blocks`` was measured are read too. When the
+    rows are cut into ranges, each UNIQUE reads the range of all blocks: through the shared buffers, as
+    the ranges do, so a page read once from the OS serves every branch (a sequential scan of a large
+    table would read it again, into a ring of its own).
     """
     row_level = tuple(c for c in checked if q.is_row_level(c.rule.check_type))
-    ranges: list[tuple[int, int | None] | None] = [None]
+    ranges: list[q.Blocks | None] = [None]
+    whole: q.Blocks | None = None
     if blocks >= _BLOCK_RANGES:
         starts = [blocks * i // _BLOCK_RANGES for i in range(_BLOCK_RANGES)]
         ranges = [(start, end) for start, end in zip(starts, [*starts[1:], None], strict=True)]
-    uniques = [_Branch((c,)) for c in checked if c.rule.check_type == "UNIQUE"]
+        whole = (0, None)
+    uniques = [_Branch((c,), whole) for c in checked if c.rule.check_type == "UNIQUE"]
     return [*(_Branch(row_level, r) for r in ranges), *uniques]
 
 
@@ -275,7 +280,7 @@ def _branch_sql(part: int, branch: _Branch, table: str, params: q.Params, destin
     if c is not None:
         hashed = c.column.type_name.split("(")[0] in _TEXT_TYPES
         dest = destination if c.parsed.against_destination else None
-        return q.unique_branch(part, table, c.rule.column, hashed=hashed, destination=dest)
+        return q.unique_branch(part, table, c.rule.column, hashed=hashed, destination=dest, blocks=branch.blocks)
     return q.counts_branch(part, table, [_fails(c, params) for c in branch.rules], blocks=branch.blocks)
 
 

@@ -27,9 +27,32 @@ class Params(dict):
         return sql.Placeholder(name)
 
 
-def run_rows(table: str) -> sql.Composable:
-    """``FROM <table> WHERE dagster_run_id = %(run_id)s``."""
-    return sql.SQL("FROM {} WHERE {} = %(run_id)s").format(table_identifier(table), sql.Identifier(RUN_ID_COLUMN))
+Blocks = tuple[int, int | None]
+
+
+def run_rows(table: str, blocks: Blocks | None = None) -> sql.Composable:
+    """``FROM <table> WHERE dagster_run_id = %(run_id)s``, and with ``blocks``, only the rows in those blocks."""
+    return sql.SQL("FROM {} WHERE {}").format(table_identifier(table), run_condition(blocks))
+
+
+def run_condition(blocks: Blocks | None = None, alias: str | None = None) -> sql.Composable:
+    """The run's rows (of the table named ``alias``); ``blocks`` = (first, end): in those blocks only.
+
+    ``end`` None: to the last block. PostgreSQL reads a block range with a TID range scan, through the
+    shared buffers, where a sequential scan of a large table reads through a small ring of its own:
+    so ``(0, None)`` reads the whole table where every other scan of the same statement finds its pages.
+    """
+
+    def column(name: str) -> sql.Composable:
+        return sql.Identifier(alias, name) if alias else sql.Identifier(name)
+
+    condition = sql.SQL("{} = %(run_id)s").format(column(RUN_ID_COLUMN))
+    if blocks is not None:
+        first, end = blocks
+        condition += sql.SQL(" AND {} >= {}::tid").format(column("ctid"), sql.Literal(f"({first},0)"))
+        if end is not None:
+            condition += sql.SQL(" AND {} < {}::tid").format(column("ctid"), sql.Literal(f"({end},0)"))
+    return condition
 
 
 # ------------------------------------------------------------------ conditions a failing row meets
@@ -118,30 +141,28 @@ def union_all(branches: Sequence[sql.Composable]) -> sql.Composable:
 
 
 def counts_branch(
-    part: int, table: str, conditions: Sequence[sql.Composable], *, blocks: tuple[int, int | None] | None = None
+    part: int, table: str, conditions: Sequence[sql.Composable], *, blocks: Blocks | None = None
 ) -> sql.Composable:
     """One scan: numbers = ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition.
 
-    ``blocks`` = (first, end): only the rows in those blocks of the table (end None: to the last block).
+    ``blocks``: only the rows in those blocks of the table (see :func:`run_condition`).
     """
     counts = [sql.SQL("count(*)")] + [sql.SQL("count(*) FILTER (WHERE {})").format(c) for c in conditions]
-    rows = run_rows(table)
-    if blocks is not None:
-        first, end = blocks
-        rows += sql.SQL(" AND ctid >= {}::tid").format(sql.Literal(f"({first},0)"))
-        if end is not None:
-            rows += sql.SQL(" AND ctid < {}::tid").format(sql.Literal(f"({end},0)"))
+    rows = run_rows(table, blocks)
     return sql.SQL(
         "SELECT {part}::integer, ARRAY[{counts}]::bigint[], NULL::text[], NULL::bigint[], NULL::boolean[] {rows}"
     ).format(part=sql.Literal(part), counts=sql.SQL(", ").join(counts), rows=rows)
 
 
-def unique_branch(part: int, table: str, column: str, *, hashed: bool, destination: str | None) -> sql.Composable:
+def unique_branch(
+    part: int, table: str, column: str, *, hashed: bool, destination: str | None, blocks: Blocks | None = None
+) -> sql.Composable:
     """:func:`unique_query` as a branch: numbers = failing, repeated rows, repeated values, rows already known."""
+    query = unique_query(table, column, hashed=hashed, destination=destination, blocks=blocks)
     return sql.SQL(
         "SELECT {part}::integer, ARRAY[u.failing, u.repeated, u.vals, u.known]::bigint[], u.keys::text[], "
         "u.counts::bigint[], u.flags FROM ({query}) AS u(failing, repeated, vals, known, keys, counts, flags)"
-    ).format(part=sql.Literal(part), query=unique_query(table, column, hashed=hashed, destination=destination))
+    ).format(part=sql.Literal(part), query=query)
 
 
 def sample_query(table: str, keys: Sequence[str], condition: sql.Composable) -> sql.Composable:
@@ -153,7 +174,9 @@ def sample_query(table: str, keys: Sequence[str], condition: sql.Composable) -> 
     )
 
 
-def unique_query(table: str, column: str, *, hashed: bool, destination: str | None) -> sql.Composable:
+def unique_query(
+    table: str, column: str, *, hashed: bool, destination: str | None, blocks: Blocks | None = None
+) -> sql.Composable:
     """Values repeated among the run's rows (and, with ``destination``, values it already holds): one scan.
 
     Returns one row: failing rows, rows in repeated values, repeated values, rows already in the
@@ -163,6 +186,7 @@ def unique_query(table: str, column: str, *, hashed: bool, destination: str | No
     ``hashed`` (text columns): the window partitions by a 64-bit hash of the value, which sorts
     several times faster than text under a collation other than "C"; the hash follows the column's
     collation, so values equal under it still meet, and the exact grouping drops hash collisions.
+    ``blocks``: the run's rows in those blocks only (see :func:`run_condition`).
     """
     col = column_identifier(column)
     key = sql.SQL("hashtextextended({}, 0)").format(col) if hashed else col
@@ -170,9 +194,9 @@ def unique_query(table: str, column: str, *, hashed: bool, destination: str | No
         "col": col,
         "key": key,
         "t_key": sql.SQL("hashtextextended(t.{}, 0)").format(col),
-        "rows": run_rows(table),
+        "rows": run_rows(table, blocks),
         "table": table_identifier(table),
-        "run": sql.Identifier(RUN_ID_COLUMN),
+        "t_rows": run_condition(blocks, "t"),
     }
     if not destination:
         return _repeated_query(parts, hashed)
@@ -213,7 +237,7 @@ def _repeated_query(parts: dict[str, sql.Composable], hashed: bool) -> sql.Compo
         grouped = sql.SQL(
             "SELECT t.{col} AS k, count(*) AS n FROM {table} AS t JOIN (SELECT unnest(array_agg(h)) AS h "
             "FROM (SELECT {key} AS h {rows} AND {col} IS NOT NULL GROUP BY 1 HAVING count(*) > 1) AS r) AS m "
-            "ON {t_key} = m.h WHERE t.{run} = %(run_id)s AND t.{col} IS NOT NULL GROUP BY t.{col} HAVING count(*) > 1"
+            "ON {t_key} = m.h WHERE {t_rows} AND t.{col} IS NOT NULL GROUP BY t.{col} HAVING count(*) > 1"
         )
     return sql.SQL(
         "SELECT coalesce(sum(n), 0), coalesce(sum(n), 0), count(*), 0, "
