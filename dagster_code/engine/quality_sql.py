@@ -193,7 +193,7 @@ def unique_query(
     parts = {
         "col": col,
         "key": key,
-        "t_key": sql.SQL("hashtextextended(t.{}, 0)").format(col),
+        "t_key": sql.SQL("hashtextextended(t.{}, 0)" if hashed else "t.{}").format(col),
         "rows": run_rows(table, blocks),
         "table": table_identifier(table),
         "t_rows": run_condition(blocks, "t"),
