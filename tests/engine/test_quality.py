@@ -330,10 +330,11 @@ def test_a_large_run_counts_row_level_rules_over_block_ranges_that_cover_every_r
 
     with psycopg.connect(warehouse_url, autocommit=True, cursor_factory=RecordingCursor) as conn:
         conn.execute(sql.SQL("CREATE TABLE {} (id integer, code text, dagster_run_id text)").format(ident(table)))
-        conn.execute(  # every 7th code missing, every 10th id repeated once; some rows of another run in between
+        # every 7th code missing, codes repeat past 15000, every 10th id repeated once; rows of another run between
+        conn.execute(
             sql.SQL(
                 "INSERT INTO {} SELECT CASE WHEN n % 10 = 0 THEN n - 1 ELSE n END, "
-                "CASE WHEN n % 7 <> 0 THEN 'C' || n END, CASE WHEN n % 13 = 0 THEN 'run-0' ELSE 'run-1' END "
+                "CASE WHEN n % 7 <> 0 THEN 'C' || n % 15000 END, CASE WHEN n % 13 = 0 THEN 'run-0' ELSE 'run-1' END "
                 "FROM generate_series(1, 20000) AS n"
             ).format(ident(table))
         )
@@ -349,12 +350,14 @@ def test_a_large_run_counts_row_level_rules_over_block_ranges_that_cover_every_r
     run_1 = [n for n in range(1, 20001) if n % 13]
     ids = [n - 1 if n % 10 == 0 else n for n in run_1]
     repeated = {i for i in ids if ids.count(i) > 1}
+    codes = [n % 15000 for n in run_1 if n % 7]
+    repeated_codes = {c for c in codes if codes.count(c) > 1}
     assert [r.rows_checked for r in results] == [len(run_1)] * 4
     assert [r.rows_failing for r in results] == [
         sum(1 for n in run_1 if n % 7 == 0),
         sum(1 for i in ids if i in repeated),
         0,
-        0,
+        sum(1 for c in codes if c in repeated_codes),
     ]
     [statement] = [s for s in statements if "UNION ALL" in s]
     # 4 ranges, the last one open; every scan of a UNIQUE reads the range of all blocks, through the shared buffers
