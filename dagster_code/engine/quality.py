@@ -32,6 +32,7 @@ from dagster_code.engine import quality_sql as q
 from dagster_code.engine.errors import ConfigError, QualityError
 from dagster_code.engine.identifiers import column_identifier, identifier_parts, table_identifier
 from dagster_code.engine.mapping import RUN_ID_COLUMN
+from dagster_code.engine.regex_lines import good_lines_pattern
 from dagster_code.engine.session import NO_JIT, local_settings
 from launchpad_rules import CHECKS_WITHOUT_COLUMN, ParsedRule, RuleError, parse_rule
 
@@ -53,6 +54,12 @@ _SIDE_BY_SIDE = {
 # blocks: every row is read once for all of them, and small equal parts keep the processes evenly busy
 # next to the UNIQUE branches, which each need every row in one place.
 _BLOCK_RANGES = 4
+# REGEX rules whose values are joined into one text per block range (see regex_lines): at most this many blocks
+# (8 MB) per range, so the text, which is no larger than the pages, stays small; larger tables than this many
+# ranges cover have their REGEX rules matched row by row.
+_LINE_BLOCKS = 1024
+_MAX_LINE_RANGES = 256
+_LINE_TYPES = {"text", "character varying"}  # "::text" reads the stored value itself
 
 
 @dataclass(frozen=True)
@@ -253,13 +260,15 @@ class _Branch:
         return self.rules[0] if self.rules and self.rules[0].rule.check_type == "UNIQUE" else None
 
 
-def _branches(checked: Sequence[_Checked], blocks: int) -> list[_Branch]:
-    """Row-level rules in one scan, or in :data:`_BLOCK_RANGES` scans of block ranges; each UNIQUE alone.
+def _branches(checked: Sequence[_Checked], size: _Table, good_lines: bool) -> list[_Branch]:
+    """Row-level rules in one scan, or in scans of block ranges; each UNIQUE alone.
 
-    ``blocks``: the table's size in blocks when it is large enough to be read by parallel workers, else 0.
+    A table large enough to be read by parallel workers is cut into :data:`_BLOCK_RANGES` ranges;
+    with ``good_lines`` (a REGEX rule joins the values it checks into one text per range) into
+    ranges of at most :data:`_LINE_BLOCKS` blocks too, which bounds that text.
 
     The row-level branches always exist (they count the run's rows, for ROW_COUNT_MIN and the messages).
-    The last block range is open, so blocks added after ``blocks`` was measured are read too. When the
+    The last block range is open, so blocks added after the size was measured are read too. When the
     rows are cut into ranges, each UNIQUE reads the range of all blocks: through the shared buffers, as
     the ranges do, so a page read once from the OS serves every branch (a sequential scan of a large
     table would read it again, into a ring of its own).
@@ -267,33 +276,64 @@ def _branches(checked: Sequence[_Checked], blocks: int) -> list[_Branch]:
     row_level = tuple(c for c in checked if q.is_row_level(c.rule.check_type))
     ranges: list[q.Blocks | None] = [None]
     whole: q.Blocks | None = None
-    if blocks >= _BLOCK_RANGES:
-        starts = [blocks * i // _BLOCK_RANGES for i in range(_BLOCK_RANGES)]
+    parts = _BLOCK_RANGES if size.parallel and size.blocks >= _BLOCK_RANGES else 1
+    if good_lines:
+        parts = max(parts, -(-size.blocks // _LINE_BLOCKS))
+    if parts > 1:
+        starts = [size.blocks * i // parts for i in range(parts)]
         ranges = [(start, end) for start, end in zip(starts, [*starts[1:], None], strict=True)]
         whole = (0, None)
     uniques = [_Branch((c,), whole) for c in checked if c.rule.check_type == "UNIQUE"]
     return [*(_Branch(row_level, r) for r in ranges), *uniques]
 
 
-def _branch_sql(part: int, branch: _Branch, table: str, params: q.Params, destination: str | None) -> sql.Composable:
+def _branch_sql(
+    part: int, branch: _Branch, table: str, params: q.Params, destination: str | None, good_lines: bool = False
+) -> sql.Composable:
     c = branch.unique
     if c is not None:
         hashed = c.column.type_name.split("(")[0] in _TEXT_TYPES
         dest = destination if c.parsed.against_destination else None
         return q.unique_branch(part, table, c.rule.column, hashed=hashed, destination=dest, blocks=branch.blocks)
-    return q.counts_branch(part, table, [_fails(c, params) for c in branch.rules], blocks=branch.blocks)
+    conditions = [_condition(c, params, good_lines) for c in branch.rules]
+    return q.counts_branch(part, table, conditions, blocks=branch.blocks)
+
+
+def _good_lines(c: _Checked) -> str | None:
+    """The good-lines pattern of a REGEX rule on a text column (see :mod:`regex_lines`), else None."""
+    if c.rule.check_type != "REGEX" or c.column.type_name.split("(")[0] not in _LINE_TYPES:
+        return None
+    return good_lines_pattern(c.parsed.pattern)
+
+
+def _condition(c: _Checked, params: q.Params, good_lines: bool) -> sql.Composable | q.GoodLines:
+    runs = _good_lines(c) if good_lines else None
+    if runs is None:
+        return _fails(c, params)
+    return q.GoodLines(column_identifier(c.rule.column), params.add(runs))
 
 
 def _statement(
-    conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked], destination: str | None
+    conn: psycopg.Connection,
+    table: str,
+    run_id: str,
+    checked: Sequence[_Checked],
+    destination: str | None,
+    *,
+    good_lines: bool = True,
 ) -> tuple[sql.Composable, q.Params, dict[str, str], list[_Branch]]:
-    """The rules' statement, its parameters, the settings it runs under and its branches."""
-    blocks = _parallel_blocks(conn, table)
-    branches = _branches(checked, blocks)
+    """The rules' statement, its parameters, the settings it runs under and its branches.
+
+    ``good_lines``: REGEX rules that can be are counted over their values joined into lines, unless the
+    table is too large for :data:`_MAX_LINE_RANGES` ranges of :data:`_LINE_BLOCKS` blocks.
+    """
+    size = _table_size(conn, table)
+    good_lines = good_lines and any(_good_lines(c) for c in checked) and size.blocks <= _MAX_LINE_RANGES * _LINE_BLOCKS
+    branches = _branches(checked, size, good_lines)
     params = q.Params(run_id=run_id)
-    query = q.union_all([_branch_sql(i, b, table, params, destination) for i, b in enumerate(branches)])
+    query = q.union_all([_branch_sql(i, b, table, params, destination, good_lines) for i, b in enumerate(branches)])
     settings = dict(_COUNT_SETTINGS)
-    if len(branches) > 1 and blocks:
+    if len(branches) > 1 and size.parallel:
         settings.update(_SIDE_BY_SIDE)
     return query, params, settings, branches
 
@@ -301,14 +341,24 @@ def _statement(
 def _counts(
     conn: psycopg.Connection, table: str, run_id: str, checked: Sequence[_Checked], destination: str | None
 ) -> _Counts:
-    """Every count the rules need, from one statement whose branches PostgreSQL may run side by side."""
+    """Every count the rules need, from one statement whose branches PostgreSQL may run side by side.
+
+    Should PostgreSQL refuse a good-lines pattern where it compiles the rule's own (too complex, say),
+    the statement runs again with every REGEX rule matched row by row.
+    """
     query, params, settings, branches = _statement(conn, table, run_id, checked, destination)
     try:
-        with conn.transaction(), local_settings(conn, settings):
-            rows = conn.execute(query, params).fetchall()
+        try:
+            with conn.transaction(), local_settings(conn, settings):
+                rows = conn.execute(query, params).fetchall()
+        except psycopg.errors.InvalidRegularExpression:
+            query, params, settings, branches = _statement(conn, table, run_id, checked, destination, good_lines=False)
+            with conn.transaction(), local_settings(conn, settings):
+                rows = conn.execute(query, params).fetchall()
     except psycopg.Error as exc:
         raise _which_rule_failed(conn, table, run_id, checked, destination, exc) from exc
     counts = _Counts()
+    recount: set[int] = set()
     for part, numbers, keys, sizes, known in rows:
         branch = branches[part]
         c = branch.unique
@@ -322,19 +372,30 @@ def _counts(
         else:  # one block range: its counts add to the others'
             counts.total += numbers[0]
             for rule, n in zip(branch.rules, numbers[1:], strict=True):
+                if n < 0:  # good lines: a value holds a newline, the rule is matched row by row below
+                    recount.add(id(rule))
                 counts.failing[id(rule)] = counts.failing.get(id(rule), 0) + n
+    for c in checked:
+        if id(c) in recount:
+            params = q.Params(run_id=run_id)
+            (counts.failing[id(c)],) = conn.execute(q.failing_count(table, _fails(c, params)), params).fetchone()
     return counts
 
 
-def _parallel_blocks(conn: psycopg.Connection, table: str) -> int:
-    """The table's blocks when it is worth parallel workers (as large as PostgreSQL would scan in parallel), else 0."""
-    (blocks,) = conn.execute(
-        "SELECT CASE WHEN size >= pg_size_bytes(current_setting('min_parallel_table_scan_size')) "
-        "THEN size / current_setting('block_size')::bigint ELSE 0 END "
+@dataclass(frozen=True)
+class _Table:
+    blocks: int  # pages of the table when the statement is built
+    parallel: bool  # as large as PostgreSQL would scan with parallel workers
+
+
+def _table_size(conn: psycopg.Connection, table: str) -> _Table:
+    blocks, parallel = conn.execute(
+        "SELECT size / current_setting('block_size')::bigint, "
+        "size >= pg_size_bytes(current_setting('min_parallel_table_scan_size')) "
         "FROM pg_relation_size(to_regclass(%s)) AS size",
         (table_identifier(table).as_string(conn),),
     ).fetchone()
-    return int(blocks or 0)
+    return _Table(int(blocks or 0), bool(parallel))
 
 
 def _typed(conn: psycopg.Connection, column: _Column, values: Sequence[str | None]) -> list[Any]:

@@ -7,6 +7,7 @@ CUSTOM_SQL condition) is a named parameter. ``%(run_id)s`` selects the run's row
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from psycopg import sql
@@ -140,14 +141,49 @@ def union_all(branches: Sequence[sql.Composable]) -> sql.Composable:
     return sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(b) for b in branches)
 
 
+@dataclass(frozen=True)
+class GoodLines:
+    """A REGEX rule counted over the rows' values joined into lines (see :mod:`dagster_code.engine.regex_lines`).
+
+    ``value``: the checked text column; ``runs``: the placeholder of the good-lines pattern.
+    """
+
+    value: sql.Composable
+    runs: sql.Placeholder
+
+
+def good_lines_count(c: GoodLines) -> sql.Composable:
+    """Failing rows of a :class:`GoodLines` rule in one aggregate over the rows; -1: count them row by row.
+
+    The values are joined with newlines; a value not stored in the scanned pages as it is (compressed
+    or moved out of line) is joined as a newline of its own, so the text stays no larger than the
+    pages read. Runs of good lines are removed in one search and the lines left are the failing rows,
+    unless the text holds more lines than there are values: some value holds a newline (or was left
+    out), and the rule must then be matched row by row.
+    """
+    joined = sql.SQL(
+        "string_agg(CASE WHEN pg_column_size({v}) <= octet_length({v}) THEN E'\\n' ELSE {v} END, E'\\n')"
+    ).format(v=c.value)
+    return sql.SQL(
+        "CASE WHEN count({v}) = 0 THEN 0 "
+        "WHEN octet_length({joined}) + 1 - octet_length(replace({joined}, E'\\n', '')) <> count({v}) THEN -1 "
+        "ELSE greatest(cardinality(string_to_array(regexp_replace({joined} || E'\\n', {runs}, '', 'g'), "
+        "E'\\n')) - 1, 0) END"
+    ).format(v=c.value, joined=joined, runs=c.runs)
+
+
 def counts_branch(
-    part: int, table: str, conditions: Sequence[sql.Composable], *, blocks: Blocks | None = None
+    part: int, table: str, conditions: Sequence[sql.Composable | GoodLines], *, blocks: Blocks | None = None
 ) -> sql.Composable:
-    """One scan: numbers = ``count(*)`` of the run's rows, then ``count(*) FILTER (WHERE c)`` per condition.
+    """One scan: numbers = ``count(*)`` of the run's rows, then per condition ``count(*) FILTER (WHERE c)``
+    (for a :class:`GoodLines` rule, :func:`good_lines_count`).
 
     ``blocks``: only the rows in those blocks of the table (see :func:`run_condition`).
     """
-    counts = [sql.SQL("count(*)")] + [sql.SQL("count(*) FILTER (WHERE {})").format(c) for c in conditions]
+    counts = [sql.SQL("count(*)")] + [
+        good_lines_count(c) if isinstance(c, GoodLines) else sql.SQL("count(*) FILTER (WHERE {})").format(c)
+        for c in conditions
+    ]
     rows = run_rows(table, blocks)
     return sql.SQL(
         "SELECT {part}::integer, ARRAY[{counts}]::bigint[], NULL::text[], NULL::bigint[], NULL::boolean[] {rows}"
@@ -163,6 +199,11 @@ def unique_branch(
         "SELECT {part}::integer, ARRAY[u.failing, u.repeated, u.vals, u.known]::bigint[], u.keys::text[], "
         "u.counts::bigint[], u.flags FROM ({query}) AS u(failing, repeated, vals, known, keys, counts, flags)"
     ).format(part=sql.Literal(part), query=query)
+
+
+def failing_count(table: str, condition: sql.Composable) -> sql.Composable:
+    """The run's rows meeting ``condition``, counted row by row."""
+    return sql.SQL("SELECT count(*) FILTER (WHERE {}) {}").format(condition, run_rows(table))
 
 
 def sample_query(table: str, keys: Sequence[str], condition: sql.Composable) -> sql.Composable:
