@@ -6,6 +6,8 @@ answers ROW_COUNT_MIN), and one grouping per UNIQUE rule (joined with the destin
 asked). On a run large enough for PostgreSQL to scan in parallel, the branches run side by side in
 parallel workers (a Parallel Append), each branch whole in one process, and the row-level scan is
 cut into block ranges (TID range scans) so that every row is still read once for all of them.
+A REGEX rule on a text column is counted over the range's values joined into lines, with one regex
+search per range (see :mod:`dagster_code.engine.regex_lines`), when its pattern allows it.
 Rows failing a rule are sampled (5 at most) only for rules that fail. Only rows tagged with the
 run's id are read.
 
