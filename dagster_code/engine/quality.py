@@ -326,7 +326,7 @@ def _statement(
 ) -> tuple[sql.Composable, q.Params, dict[str, str], list[_Branch]]:
     """The rules' statement, its parameters, the settings it runs under and its branches.
 
-    ``good_lines``: REGEX rules that can be are counted over their values joined into lines, unless the
+    ``good_lines``: REGEX rules whose pattern allows it are counted over their values joined into lines, unless the
     table is too large for :data:`_MAX_LINE_RANGES` ranges of :data:`_LINE_BLOCKS` blocks.
     """
     size = _table_size(conn, table)
@@ -374,7 +374,7 @@ def _counts(
         else:  # one block range: its counts add to the others'
             counts.total += numbers[0]
             for rule, n in zip(branch.rules, numbers[1:], strict=True):
-                if n < 0:  # good lines: a value holds a newline, the rule is matched row by row below
+                if n < 0:  # good lines: more lines than values (a newline in a value), matched row by row below
                     recount.add(id(rule))
                 counts.failing[id(rule)] = counts.failing.get(id(rule), 0) + n
     for c in checked:
