@@ -30,8 +30,11 @@ DATABASES = {"DATABASE_URL": "launchpad", "WAREHOUSE_URL": "warehouse", "DAGSTER
 EMBEDDED_MARKER = "LAUNCHPAD_EMBEDDED"
 # Server settings of the embedded PostgreSQL (as SHOW prints them). A transform's INSERT ... SELECT writes
 # one WAL record per row; with the default 4MB of WAL buffers the inserting process keeps stopping to
-# write full buffers out itself, and a million-row transform takes about a third longer.
-SERVER_SETTINGS = {"wal_buffers": "64MB"}
+# write full buffers out itself, and a million-row transform takes about a third longer. Reads go
+# straight from the process that needs the page ("sync") rather than through I/O worker processes: on a
+# machine whose tables sit in the OS cache, handing every read to another process only adds a hop and
+# takes CPU from the query (a million-row run's rules and transform ran some 4-10% faster).
+SERVER_SETTINGS = {"wal_buffers": "64MB", "io_method": "sync"}
 _SOCKET_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
 log = logging.getLogger("launchpad.embedded")
