@@ -21,7 +21,7 @@ autovacuum); the best time counts. Targets at 1M rows: ``rules_vs_copy_time`` = 
 and ``pipeline_ratio_vs_psql_copy`` = (rows/s of the whole path) / (rows/s of \\copy) >= 0.33. The
 last line printed is one JSON object.
 
-    .venv/bin/python bench/quality_bench.py [--rows 1000000] [--repeat 3] [--missing-category 0.3]
+    .venv/bin/python bench/quality_bench.py [--rows 1000000] [--repeat 5] [--missing-category 0.3]
 
 Connection: ``WAREHOUSE_URL``, else the embedded PostgreSQL (``backend.embedded.ensure_services``).
 """
@@ -381,7 +381,7 @@ def reset_destination(conn, schema: str, truth: Truth) -> None:
 def _args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the generated CSV (default 1,000,000)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per side; the best counts (default 3)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per side; the best counts (default 5)")
     ap.add_argument(
         "--missing-category",
         type=float,
