@@ -170,29 +170,25 @@ def _known_key(step: TransformStep, *, hashed: bool = False) -> tuple[sql.Compos
     Kept apart so that each can be a join of its own.
 
     ``hashed``: the first condition is ``IN`` over the destination's keys rather than ``EXISTS``: looked up
-    in a hash table built once, which costs about half what a hash join's probe does per staging row,
+    in a hash table built once, which costs less than half what a hash join's probe does per staging row,
     but is only safe when PostgreSQL chooses to hash it (see :func:`_hashes_keys`).
     """
     dest = table_identifier(step.destination_table)
 
-    def some_null(alias: str) -> sql.Composable:
-        return sql.SQL(" OR ").join(
-            sql.SQL("{}.{} IS NULL").format(sql.Identifier(alias), column_identifier(k)) for k in step.dedup_key
+    def each_key(template: str, alias: str, joiner: str) -> sql.Composable:
+        return sql.SQL(joiner).join(
+            sql.SQL(template).format(sql.Identifier(alias), column_identifier(k)) for k in step.dedup_key
         )
 
-    def keys(alias: str) -> sql.Composable:
-        return sql.SQL(", ").join(
-            sql.SQL("{}.{}").format(sql.Identifier(alias), column_identifier(k)) for k in step.dedup_key
-        )
+    def some_null(alias: str) -> sql.Composable:
+        return each_key("{}.{} IS NULL", alias, " OR ")
 
     def no_null(alias: str) -> sql.Composable:
-        return sql.SQL(" AND ").join(
-            sql.SQL("{}.{} IS NOT NULL").format(sql.Identifier(alias), column_identifier(k)) for k in step.dedup_key
-        )
+        return each_key("{}.{} IS NOT NULL", alias, " AND ")
 
     if hashed:  # with no NULL on either side, IN is true or false, never NULL
         by_value = sql.SQL("{} AND ({}) IN (SELECT {} FROM {} AS d WHERE {})").format(
-            no_null("s"), keys("s"), keys("d"), dest, no_null("d")
+            no_null("s"), each_key("{}.{}", "s", ", "), each_key("{}.{}", "d", ", "), dest, no_null("d")
         )
     else:
         equal = sql.SQL(" AND ").join(
