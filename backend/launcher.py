@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from backend import embedded
@@ -322,10 +323,30 @@ def up() -> int:
     return manager.returncode or 0
 
 
+TEST_WORKERS_ENV = "LAUNCHPAD_TEST_WORKERS"
+
+
+def parallel_args(pytest_args: list[str], environ: Mapping[str, str] = os.environ) -> list[str]:
+    """pytest-xdist options: one test process per core, up to 4 (``LAUNCHPAD_TEST_WORKERS`` chooses;
+    0 or 1: one process), unless the arguments already choose (``-n``, ``--dist``, ``-p no:xdist``).
+
+    ``loadgroup`` keeps each ``xdist_group`` (the e2e tests, see ``tests/conftest.py``) in one process.
+    """
+    chosen = ("-n", "--numprocesses", "--dist", "--tx")
+    if any(arg.startswith(chosen) or arg.endswith("no:xdist") for arg in pytest_args):
+        return []
+    text = environ.get(TEST_WORKERS_ENV, "").strip()
+    if text and not text.isdigit():
+        raise SystemExit(f"{TEST_WORKERS_ENV} must be a whole number of test processes, not {text!r}.")
+    workers = int(text) if text else min(os.cpu_count() or 1, 4)
+    return ["-n", str(workers), "--dist", "loadgroup"] if workers > 1 else []
+
+
 def run_tests(pytest_args: list[str]) -> int:
     started = set_up()
+    command = [sys.executable, "-m", "pytest", *parallel_args(pytest_args), *pytest_args]
     try:
-        code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=BASE_DIR).returncode
+        code = subprocess.run(command, cwd=BASE_DIR).returncode
     finally:
         if started:
             embedded.stop_services(BASE_DIR)

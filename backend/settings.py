@@ -7,6 +7,7 @@ embedded PostgreSQL and Redis and exports their URLs before anything connects.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import environ
 from psycopg.conninfo import conninfo_to_dict
@@ -32,6 +33,16 @@ def _database(url: str) -> dict:
         "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": True,
     }
+
+
+def celery_redis_url(url: str) -> str:
+    """Celery (kombu) spells a Unix socket "redis+socket:///path?virtual_host=<db>", where redis-py
+    spells it "unix:///path?db=<db>"; other Redis URLs read the same to both."""
+    if not url.startswith("unix://"):
+        return url
+    parts = urlsplit(url)
+    database = parse_qs(parts.query).get("db", ["0"])[0]
+    return f"redis+socket://{parts.path}?virtual_host={database}"
 
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -173,9 +184,7 @@ STREAMLIT_URL = env("STREAMLIT_URL", default="http://127.0.0.1:8501")
 OPENAI_API_KEY_ENV_VAR = "OPENAI_API_KEY"  # resolved on use; never stored in settings
 
 # Celery: short broker timeouts so an outage is a clear error in seconds, not a hung request.
-# Celery (kombu) spells a Unix socket "redis+socket:///path"; redis-py spells it "unix:///path".
-_REDIS_SOCKET = REDIS_URL.removeprefix("unix://").split("?")[0] if REDIS_URL.startswith("unix://") else None
-CELERY_BROKER_URL = CELERY_RESULT_BACKEND = f"redis+socket://{_REDIS_SOCKET}" if _REDIS_SOCKET else REDIS_URL
+CELERY_BROKER_URL = CELERY_RESULT_BACKEND = celery_redis_url(REDIS_URL)
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 5}
 CELERY_TASK_ACKS_LATE = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
 import psycopg
@@ -14,12 +15,27 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 INTEGRATION_FIXTURES = {"db", "transactional_db", "django_db_setup", "warehouse", "warehouse_url", "warehouse_schema"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests that touch a real server are integration tests (CI runs them twice)."""
+    """Tests that touch a real server are integration tests (CI runs them twice).
+
+    In a parallel run the e2e tests share one process, so one Dagster stack and one Celery worker serve
+    them all (a stack per process costs more than it saves on two cores).
+    """
     for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("stack"))
         uses_server = INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses_server or item.get_closest_marker("django_db") or item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session) -> None:
+    """A parallel run tells tests apart by node id: two tests with one id would run as one. Refuse that."""
+    counts = Counter(item.nodeid for item in session.items)
+    repeated = sorted(nodeid for nodeid, n in counts.items() if n > 1)
+    if repeated:
+        raise pytest.UsageError(f"{len(repeated)} node ids name more than one test, e.g. {repeated[0]}")
 
 
 def _with_dbname(url: str, dbname: str) -> str:
@@ -69,16 +85,22 @@ def warehouse(warehouse_url: str, warehouse_schema: str) -> Iterator[psycopg.Con
 @pytest.fixture(autouse=True)
 def _roles(request) -> None:
     """transactional_db flushes every table after each test, taking the roles (groups with their model
-    permissions) that a data migration made; put them back for tests that use it, in whatever order they run."""
+    permissions) that a data migration made; put them back for every database test that runs after one,
+    in whatever order the tests run (a parallel run mixes them)."""
     marker = request.node.get_closest_marker("django_db")
-    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+    elif "db" in request.fixturenames or marker:
+        request.getfixturevalue("db")
+    else:
         return
-    request.getfixturevalue("transactional_db")
     from importlib import import_module
 
     from django.contrib.auth.models import Group, Permission
 
     roles = import_module("backend.pipelines.migrations.0002_roles").ROLES
+    if Group.objects.filter(name__in=list(roles)).count() == len(roles):
+        return
     for role, grants in roles.items():
         group, _ = Group.objects.get_or_create(name=role)
         for action, models in grants.items():
