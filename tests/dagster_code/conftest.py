@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,6 +16,16 @@ from dagster_code.factory import build_definitions
 from dagster_code.resources import WarehouseResource
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _finalize_dagster_instances() -> Iterator[None]:
+    """``materialize`` makes an ephemeral Dagster instance on SQLite, whose connections may only be closed
+    in the thread that opened them. Collect them here, in that thread: left to a later garbage collection
+    in another thread (a Streamlit script, a live server) they log a traceback each, and on Python 3.11
+    formatting one parses source (``ast.parse``), which breaks a parse that thread was in the middle of."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture
